@@ -1,0 +1,52 @@
+"""Small builders shared by tests: hand-made tf.Examples and a two-task spec."""
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+from transform.spec import spec_from_dict
+
+SHOP_SPEC = {
+    "name": "shop",
+    "report_segments": ["color"],
+    "features": [
+        {"name": "color", "kind": "categorical", "dtype": "string", "vocab_size": 2, "embedding_dim": 2,
+         "default": "none"},
+        {"name": "uid", "kind": "id", "dtype": "int64", "vocab_size": 2, "oov_buckets": 1, "embedding_dim": 3},
+        {"name": "age", "kind": "numeric", "dtype": "float", "clip": [0, 100], "scale": "z", "default": 5.0},
+        {"name": "views", "kind": "numeric", "dtype": "int64", "scale": "log_z", "default": 0},
+    ],
+    "tasks": [
+        {"name": "buy", "label": "buy", "utility_weight": 1.0},
+        {"name": "red_like", "label": "like", "utility_weight": -2.0,
+         "segment": {"feature": "color", "values": ["red"]}},
+    ],
+}
+
+
+def shop_spec():
+    return spec_from_dict(SHOP_SPEC)
+
+
+def example(**columns) -> bytes:
+    """A serialized tf.Example; None values are left out (a missing feature)."""
+    features = {}
+    for name, value in columns.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif isinstance(value, float):
+            features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+        else:
+            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def write_records(path: str, records: list[bytes]) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    return path

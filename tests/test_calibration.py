@@ -1,0 +1,74 @@
+"""Per-head calibration: the logistic fit, the Keras layer, and the fit through a real backbone."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import shop_spec
+from trainer.calibration import Calibrator, fit_calibrators, fit_logistic, sigmoid
+from trainer.hparams import HParams
+from trainer.model import build_backbone
+
+VOCAB_SIZES = {"color": 3, "uid": 3}
+
+
+def _draw(rng, true_logit):
+    return (rng.random(true_logit.shape) < sigmoid(true_logit)).astype(np.float64)
+
+
+def test_fit_recovers_a_known_miscalibration():
+    """Head logit h = 0.5 z + 2 for true logit z, so z = 2 h - 4: slope 2, intercept -4."""
+    rng = np.random.default_rng(0)
+    true_logit = rng.normal(-3.0, 1.5, size=400_000)
+    labels = _draw(rng, true_logit)
+    head_logit = 0.5 * true_logit + 2.0
+    slope, intercept = fit_logistic(np.stack([head_logit, np.ones_like(head_logit)], 1), labels)
+    assert slope == pytest.approx(2.0, abs=0.05)
+    assert intercept == pytest.approx(-4.0, abs=0.12)
+    before = sigmoid(head_logit).sum() / labels.sum()
+    after = sigmoid(slope * head_logit + intercept).sum() / labels.sum()
+    assert before > 3.0
+    assert after == pytest.approx(1.0, abs=0.005)
+
+
+def test_calibrator_layer_applies_the_logistic_transform():
+    layer = Calibrator(slope=2.0, intercept=-1.0)
+    out = layer(tf.constant([0.0, 0.5, 1.0])).numpy()
+    np.testing.assert_allclose(out, sigmoid(np.array([-1.0, 0.0, 1.0])), rtol=1e-6)
+    clone = Calibrator.from_config(layer.get_config())
+    np.testing.assert_allclose(clone(tf.constant([0.5])).numpy(), [0.5], rtol=1e-6)
+
+
+def test_fit_calibrators_through_a_backbone_corrects_a_biased_head():
+    """A backbone whose heads are pushed up by +3 is brought back to ratio 1 on its segment."""
+    spec = shop_spec()
+    backbone = build_backbone(spec, VOCAB_SIZES, HParams(bottom_units=(8,), tower_units=(4,)))
+    for task in spec.tasks:
+        bias = backbone.get_layer(f"{task.name}_logit").bias
+        bias.assign(bias + 3.0)
+    rng = np.random.default_rng(1)
+    rows = 20_000
+    batch = {
+        "color": rng.integers(0, 3, rows), "uid": rng.integers(0, 3, rows),
+        "age": rng.normal(size=rows).astype(np.float32), "views": rng.normal(size=rows).astype(np.float32),
+        "red_like__in_segment": (rng.random(rows) < 0.3).astype(np.float32),
+    }
+    logits = backbone({name: batch[name] for name in ("color", "uid", "age", "views")})
+    for task in spec.tasks:
+        batch[task.label_key] = _draw(rng, logits[task.name].numpy() - 3.0).astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(4096)
+    fitted = fit_calibrators(backbone, dataset, spec)
+    for task in spec.tasks:
+        keep = batch["red_like__in_segment"] > 0 if task.segment else np.ones(rows, bool)
+        slope, intercept = fitted[task.name]
+        calibrated = sigmoid(slope * logits[task.name].numpy()[keep] + intercept)
+        assert calibrated.sum() / batch[task.label_key][keep].sum() == pytest.approx(1.0, abs=0.01)
+        assert intercept == pytest.approx(-3.0 * slope, abs=0.5)
+
+
+def test_fit_calibrators_names_a_task_without_both_classes():
+    spec = shop_spec()
+    backbone = build_backbone(spec, VOCAB_SIZES, HParams(bottom_units=(4,), tower_units=()))
+    batch = {"color": [0, 1], "uid": [0, 1], "age": [0.0, 1.0], "views": [0.0, 0.0],
+             "buy__label": [0.0, 0.0], "red_like__label": [1.0, 0.0], "red_like__in_segment": [1.0, 1.0]}
+    with pytest.raises(ValueError, match="buy"):
+        fit_calibrators(backbone, tf.data.Dataset.from_tensor_slices(batch).batch(2), spec)

@@ -1,0 +1,102 @@
+"""The tf.Transform Beam pipeline: analyze on train, transform every split, write it all.
+
+Output layout (what the trainer reads through `tft.TFTransformOutput`):
+  <output_dir>/transform_fn/, transformed_metadata/   the transform graph and its schema
+  <output_dir>/transformed/<split>/part-*.tfrecord     transformed tf.Examples per split
+  <output_dir>/metadata/                               the raw schema the pipeline read with
+Data is read through TFXIO. The DirectRunner is the default; any runner (Dataflow, Flink,
+Spark) and its options come through `beam_args`, e.g. `--runner=DataflowRunner --project=..`.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+
+import apache_beam as beam
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+from tfx_bsl.coders import example_coder
+from tfx_bsl.public import tfxio
+
+from transform import schema as schema_lib
+from transform.atomic import atomic_directory
+from transform.preprocessing import make_preprocessing_fn
+from transform.spec import Spec
+
+TRAIN_SPLIT = "train"
+TRANSFORMED_DIR = "transformed"
+_LOG = logging.getLogger(__name__)
+
+
+def split_patterns(data_dir: str, splits: tuple[str, ...] = ("train", "eval", "calibration")) -> dict[str, str]:
+    """File patterns of a data directory laid out as <data_dir>/<split>/*.tfrecord*."""
+    patterns = {split: os.path.join(data_dir, split, "*.tfrecord*") for split in splits}
+    for split, pattern in patterns.items():
+        if not glob.glob(pattern):
+            raise FileNotFoundError(f"split {split!r}: no files match {pattern}")
+    return patterns
+
+
+def transformed_pattern(transform_dir: str, split: str) -> str:
+    return os.path.join(transform_dir, TRANSFORMED_DIR, split, "part-*")
+
+
+def run_transform(spec: Spec, patterns: dict[str, str], output_dir: str, beam_args: list[str] | None = None) -> str:
+    """Analyzes the train split, writes transform_fn and every transformed split.
+
+    Args:
+      spec: the feature/task declaration.
+      patterns: split name -> file pattern of raw tf.Example TFRecords; must contain "train".
+      output_dir: written atomically: it appears only once every split is written.
+      beam_args: Beam pipeline options, passed through unchanged.
+    Returns:
+      output_dir.
+    """
+    if TRAIN_SPLIT not in patterns:
+        raise ValueError(f"patterns must include the {TRAIN_SPLIT!r} split; got {sorted(patterns)}")
+    raw_schema = schema_lib.schema_from_spec(schema_lib.transform_feature_spec(spec))
+    with atomic_directory(output_dir) as tmp_dir:
+        metadata_io.write_metadata(
+            dataset_metadata.DatasetMetadata(raw_schema), os.path.join(tmp_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
+        )
+        _LOG.info("transform: analyzing %s, transforming %s", patterns[TRAIN_SPLIT], sorted(patterns))
+        with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
+            with tft_beam.Context(temp_dir=os.path.join(tmp_dir, "tmp"), force_tf_compat_v1=False):
+                _build(pipeline, spec, raw_schema, patterns, tmp_dir)
+        shutil.rmtree(os.path.join(tmp_dir, "tmp"), ignore_errors=True)
+    _LOG.info("transform: wrote %s", output_dir)
+    return output_dir
+
+
+def _build(pipeline, spec: Spec, raw_schema, patterns: dict[str, str], out_dir: str) -> None:
+    sources = {
+        split: tfxio.TFExampleRecord(file_pattern=pattern, schema=raw_schema, telemetry_descriptors=["feedrank"])
+        for split, pattern in patterns.items()
+    }
+    raw_data = {
+        split: pipeline | f"Read[{split}]" >> source.BeamSource() for split, source in sources.items()
+    }
+    train_source = sources[TRAIN_SPLIT]
+    transform_fn = (
+        raw_data[TRAIN_SPLIT],
+        train_source.TensorAdapterConfig(),
+    ) | "Analyze" >> tft_beam.AnalyzeDataset(make_preprocessing_fn(spec))
+    _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(out_dir)
+    for split, source in sources.items():
+        transformed, _ = (
+            (raw_data[split], source.TensorAdapterConfig()),
+            transform_fn,
+        ) | f"Transform[{split}]" >> tft_beam.TransformDataset(output_record_batches=True)
+        _ = (
+            transformed
+            | f"Encode[{split}]" >> beam.FlatMap(lambda batch_and_extra: example_coder.RecordBatchToExamples(batch_and_extra[0]))
+            | f"Write[{split}]"
+            >> beam.io.WriteToTFRecord(
+                os.path.join(out_dir, TRANSFORMED_DIR, split, "part"), file_name_suffix=".tfrecord"
+            )
+        )
+
