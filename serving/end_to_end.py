@@ -7,12 +7,15 @@ Output layout under `run_dir`:
   report/        report.json, report.txt, reliability.png
   export/<v>/    the SavedModel for TF Serving
   run_config.json  the resolved configuration of the run and the package version
+  timings.json     wall seconds per stage
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import time
 from importlib import metadata
 
 import tensorflow_transform as tft
@@ -58,19 +61,37 @@ def run_end_to_end(
         os.path.join(run_dir, "run_config.json"),
     )
     paths = {name: os.path.join(run_dir, name) for name in ("data", "transform", "model", "report", "export")}
-    _LOG.info("stage 1/5: simulate -> %s", paths["data"])
-    data_metadata = simulate(simulator_config, paths["data"], spec)
-    _LOG.info("stage 2/5: transform -> %s", paths["transform"])
-    patterns = split_patterns(paths["data"])
-    run_transform(spec, patterns, paths["transform"], beam_args)
-    _LOG.info("stage 3/5: train and calibrate -> %s", paths["model"])
-    trained = train(spec, paths["transform"], hparams, paths["model"])
-    _LOG.info("stage 4/5: evaluate on the eval split -> %s", paths["report"])
-    report = evaluate_stage(spec, paths["transform"], trained, patterns["eval"], paths["report"])
-    _LOG.info("stage 5/5: export -> %s", paths["export"])
-    card = {"training_data": data_metadata, "eval_report": report}
-    version_dir = export_stage(spec, paths["transform"], trained, patterns["eval"], paths["export"], card)
+    clock = _StageClock(total=5)
+    with clock("simulate", paths["data"]):
+        data_metadata = simulate(simulator_config, paths["data"], spec)
+        patterns = split_patterns(paths["data"])
+    with clock("transform", paths["transform"]):
+        run_transform(spec, patterns, paths["transform"], beam_args)
+    with clock("train and calibrate", paths["model"]):
+        trained = train(spec, paths["transform"], hparams, paths["model"])
+    with clock("evaluate", paths["report"]):
+        report = evaluate_stage(spec, paths["transform"], trained, patterns["eval"], paths["report"])
+    with clock("export", paths["export"]):
+        card = {"training_data": data_metadata, "eval_report": report}
+        version_dir = export_stage(spec, paths["transform"], trained, patterns["eval"], paths["export"], card)
+    write_json(clock.seconds, os.path.join(run_dir, "timings.json"))
     return {"report": report, "export_dir": version_dir}
+
+
+class _StageClock:
+    """Logs each stage as it starts and ends, and keeps its wall time in seconds."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, output: str):
+        _LOG.info("stage %d/%d: %s -> %s", len(self.seconds) + 1, self.total, name, output)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        _LOG.info("stage %s done in %.1f s", name, self.seconds[name])
 
 
 def evaluate_stage(spec: Spec, transform_dir: str, trained: TrainResult, eval_pattern: str, report_dir: str) -> dict:

@@ -15,7 +15,7 @@ import tensorflow_transform as tft
 from trainer.calibration import sigmoid
 from trainer.input import raw_record_dataset
 from trainer.predict import parse_raw, transform_raw
-from trainer.report import EvalColumns, build_report, format_table, plot_reliability, write_report
+from trainer.report import EvalColumns, as_strings, build_report, format_table, plot_reliability, write_report
 from transform.atomic import write_text
 from transform.schema import evaluation_feature_spec
 from transform.spec import Spec
@@ -66,13 +66,13 @@ def evaluate(spec: Spec, columns: EvalColumns, output_dir: str, split: str = "ev
 
 
 def _eval_columns(spec: Spec, logits: dict, calibrated: dict, columns: dict) -> EvalColumns:
-    segments = {name: _as_text(columns[name]) for name in spec.report_segments}
+    segments = {name: as_strings(columns[name]) for name in spec.report_segments}
     in_segment = {}
     for task in spec.tasks:
         if task.segment is None:
             in_segment[task.name] = np.ones(len(logits[task.name]), bool)
         else:
-            in_segment[task.name] = np.isin(_as_text(columns[task.segment.feature]), task.segment.values)
+            in_segment[task.name] = np.isin(as_strings(columns[task.segment.feature]), task.segment.values)
     return EvalColumns(
         labels={task.name: (columns[task.label] > 0).astype(np.int64) for task in spec.tasks},
         raw={task.name: sigmoid(logits[task.name].astype(np.float64)) for task in spec.tasks},
@@ -82,6 +82,3 @@ def _eval_columns(spec: Spec, logits: dict, calibrated: dict, columns: dict) -> 
         segments=segments,
     )
 
-
-def _as_text(values: np.ndarray) -> np.ndarray:
-    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values])

@@ -29,14 +29,14 @@ class HParams:
     """
 
     batch_size: int = 1024
-    epochs: int = 2
+    epochs: int = 3
     cross_layers: int = 2
     cross_projection_dim: int = 0
     bottom_units: tuple[int, ...] = (256, 128)
     tower_units: tuple[int, ...] = (64,)
     dropout: float = 0.0
     dense_learning_rate: float = 1e-3
-    embedding_learning_rate: float = 0.05
+    embedding_learning_rate: float = 0.2
     shuffle_buffer: int = 50_000
     validation_steps: int = 50
     seed: int = 0

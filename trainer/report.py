@@ -187,12 +187,12 @@ def _task_rows(spec, columns: EvalColumns, task) -> _TaskRows:
         raw=np.asarray(columns.raw[task.name], dtype=np.float64),
         calibrated=np.asarray(columns.calibrated[task.name], dtype=np.float64),
         truth=None if truth is None else np.asarray(truth, dtype=np.float64),
-        segments={name: _as_strings(columns.segments[name]) for name in spec.report_segments},
+        segments={name: as_strings(columns.segments[name]) for name in spec.report_segments},
     )
     return all_rows.subset(in_segment)
 
 
-def _as_strings(values) -> np.ndarray:
+def as_strings(values) -> np.ndarray:
     """Segment values as str, decoding bytes (as read from tf.Example) as UTF-8."""
     values = np.asarray(values)
     if values.dtype.kind == "S" or values.dtype == object:

@@ -78,7 +78,8 @@ def _build(pipeline, spec: Spec, raw_schema, patterns: dict[str, str], out_dir: 
         for split, pattern in patterns.items()
     }
     raw_data = {
-        split: pipeline | f"Read[{split}]" >> source.BeamSource() for split, source in sources.items()
+        split: pipeline | f"Read[{split}]" >> source.BeamSource() | f"Progress[{split}]" >> beam.ParDo(_LogProgress(split))
+        for split, source in sources.items()
     }
     train_source = sources[TRAIN_SPLIT]
     transform_fn = (
@@ -100,3 +101,19 @@ def _build(pipeline, spec: Spec, raw_schema, patterns: dict[str, str], out_dir: 
             )
         )
 
+
+
+class _LogProgress(beam.DoFn):
+    """Passes record batches through, logging the running row count of a split every 100k rows."""
+
+    EVERY = 100_000
+
+    def __init__(self, split: str):
+        self.split = split
+        self.rows = 0
+
+    def process(self, record_batch):
+        before, self.rows = self.rows, self.rows + record_batch.num_rows
+        if before // self.EVERY != self.rows // self.EVERY:
+            _LOG.info("transform: %s: %d rows read", self.split, self.rows)
+        yield record_batch

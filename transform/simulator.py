@@ -32,6 +32,7 @@ from scipy.special import ndtr
 from tfx_bsl.coders import example_coder
 from tqdm import tqdm
 
+from transform.atomic import write_text
 from transform.schema import logged_data_feature_spec, schema_from_spec, write_schema
 from transform.spec import Spec, Task, packaged_spec
 
@@ -94,7 +95,7 @@ class SimulatorConfig:
     n_creators: int = 5_000
     n_topics: int = 32
     candidates_per_request: int = 20
-    train_rows: int = 600_000
+    train_rows: int = 3_000_000
     eval_rows: int = 200_000
     calibration_rows: int = 200_000
     rows_per_shard: int = 100_000
@@ -211,7 +212,7 @@ def simulate(config: SimulatorConfig, output_dir: str, spec: Optional[Spec] = No
         "splits": {split: _finish_split_stats(stats) for split, stats in splits.items()},
     }
     metadata_text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
-    _write_text(os.path.join(output_dir, METADATA_FILE), metadata_text)
+    write_text(metadata_text, os.path.join(output_dir, METADATA_FILE))
     return metadata
 
 
@@ -685,13 +686,6 @@ def _write_records(path: str, records: list[bytes]) -> None:
     with tf.io.TFRecordWriter(temporary) as writer:
         for record in records:
             writer.write(record)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
-
-
-def _write_text(path: str, text: str) -> None:
-    temporary = _temporary_path(path)
-    with tf.io.gfile.GFile(temporary, "w") as handle:
-        handle.write(text)
     tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
