@@ -9,6 +9,7 @@ before and after calibration.
 """
 import argparse
 import json
+import logging
 import os
 import platform
 import time
@@ -42,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="runs/bench")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config, hparams = SimulatorConfig(), HParams()
     start = time.perf_counter()
     result = run_end_to_end(packaged_spec(), args.output, config, hparams)
