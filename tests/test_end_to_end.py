@@ -65,7 +65,8 @@ def test_report_covers_every_task_with_true_auc(run):
         overall = task_report["overall"]
         assert overall["positives"] > 0, name
         assert 0.5 < overall["true_auc"] <= 1.0, name
-        assert overall["auc"] > 0.55, name
+        if overall["positives"] >= 100:
+            assert overall["auc"] > 0.6, name
         assert set(task_report["by_segment"]["pin_type"]) <= {"image", "video", "product", "idea"}
     assert set(report["tasks"]["video_watch"]["by_segment"]["pin_type"]) == {"video"}
     for name in ("report.txt", "reliability.png"):
