@@ -4,9 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= runs/default
+CENSUS_ROOT ?= ../shared/datasets/census-income
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench clean
+.PHONY: install run census test bench clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +20,9 @@ $(VENV)/.installed: requirements.lock setup.py
 
 run: install
 	$(BIN)/feedrank run --output $(RUN_DIR)
+
+census: install
+	$(BIN)/feedrank run --spec census --data-root $(CENSUS_ROOT) --output runs/census
 
 test: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)

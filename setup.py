@@ -26,6 +26,7 @@ setup(
         "tensorboard==2.21.0",
         "scikit-learn>=1.5",
         "scipy>=1.11",
+        "tensorflow-model-analysis==0.52.0",
         "matplotlib>=3.8",
         "pyyaml>=6",
         "tqdm>=4.60",

@@ -1,14 +1,22 @@
 """`feedrank`: one command with a subcommand per stage, plus `run` for the whole job.
 
     feedrank run --output runs/default                 simulate, transform, train, evaluate, export
+    feedrank run --spec census --data-root DIR --output runs/census   ingest a dataset, then the same
+    feedrank validate --spec FILE [--data-root DIR]   check a sample of the input against the spec
+    feedrank ingest --spec FILE --output DIR          input files -> DIR/<split>/ TFRecords, schema, metadata
     feedrank simulate --output DIR
     feedrank transform --data DIR --output DIR [Beam options, e.g. --runner=DataflowRunner ...]
     feedrank train --transform DIR --model-dir DIR [--hparams FILE]
     feedrank evaluate --transform DIR --model-dir DIR --data DIR --output DIR
     feedrank export --transform DIR --model-dir DIR --data DIR --export-dir DIR
+    feedrank reweight --export-dir DIR --weight save=10 [--weight hide=-40 ...] [--version V]
+    feedrank add-objective --transform DIR --data DIR --candidate TASK --output DIR [--seeds 3]
+    feedrank compare --transform DIR --data DIR --output DIR [--seeds 3] [--architectures mmoe ple]
 
-Every subcommand takes `--spec FILE` (default: the simulator's packaged spec). Unknown
-`--flags` of `transform` and `run` are passed to Beam as pipeline options.
+Every subcommand takes `--spec FILE` or the name of a packaged spec (default: homefeed, the
+simulator's) and `--data-root DIR`, against which the spec's relative input paths resolve
+(default: $FEEDRANK_DATA_ROOT, else the spec file's directory). Unknown `--flags` of
+`transform`, `ingest` and `run` are passed to Beam as pipeline options.
 """
 from __future__ import annotations
 
@@ -20,11 +28,18 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from serving import end_to_end  # noqa: E402
-from trainer.hparams import HParams, hparams_from_dict, load_hparams  # noqa: E402
+from serving.reweight import parse_weights, reweight  # noqa: E402
+from trainer.add_objective import add_objective_report, write_add_objective  # noqa: E402
+from trainer.comparison import compare_models, write_comparison  # noqa: E402
+from trainer.hparams import ARCHITECTURES, HParams, hparams_from_dict, load_hparams  # noqa: E402
 from trainer.train import load_trained, train  # noqa: E402
+from transform.ingest import ingest  # noqa: E402
+from transform.input_reader import InputError  # noqa: E402
 from transform.pipeline import run_transform, split_patterns  # noqa: E402
+from transform.schema_inference import column_dtypes  # noqa: E402
 from transform.simulator import SimulatorConfig, simulate  # noqa: E402
-from transform.spec import load_spec, packaged_spec  # noqa: E402
+from transform.spec import SpecError, load_spec, packaged_spec  # noqa: E402
+from transform.validation import validate_input  # noqa: E402
 
 _QUIET_LOGGERS = ("apache_beam", "tensorflow", "absl", "tfx_bsl", "matplotlib")
 
@@ -33,10 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     parser = _parser()
     args, beam_args = parser.parse_known_args(argv)
-    if beam_args and args.command not in ("transform", "run"):
+    if beam_args and args.command not in ("transform", "ingest", "run"):
         parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
     args.beam_args = beam_args
-    args.handler(args)
+    try:
+        args.handler(args)
+    except (SpecError, InputError) as error:
+        parser.exit(2, f"feedrank {args.command}: {error}\n")
     return 0
 
 
@@ -45,14 +63,21 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, handler, adders in (
         ("run", _run, (_add_output, _add_simulator, _add_hparams)),
+        ("validate", _validate, ()),
+        ("ingest", _ingest, (_add_output,)),
         ("simulate", _simulate, (_add_output, _add_simulator)),
         ("transform", _transform, (_add_data, _add_output)),
         ("train", _train, (_add_transform, _add_model_dir, _add_hparams)),
         ("evaluate", _evaluate, (_add_transform, _add_model_dir, _add_data, _add_output)),
         ("export", _export, (_add_transform, _add_model_dir, _add_data, _add_export_dir)),
+        ("reweight", _reweight, (_add_export_dir, _add_reweight)),
+        ("add-objective", _add_objective, (_add_transform, _add_data, _add_output, _add_hparams, _add_seeds,
+                                           _add_candidate)),
+        ("compare", _compare, (_add_transform, _add_data, _add_output, _add_hparams, _add_seeds, _add_comparison)),
     ):
         command = commands.add_parser(name, help=_HELP[name])
-        command.add_argument("--spec", help="features/tasks declaration (YAML/JSON); default: packaged homefeed")
+        command.add_argument("--spec", help="data config (YAML/JSON file, or a packaged name: homefeed, census)")
+        command.add_argument("--data-root", help="directory the spec's relative input paths resolve against")
         for add in adders:
             add(command)
         command.set_defaults(handler=handler)
@@ -60,17 +85,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _HELP = {
-    "run": "the whole job on simulated data: simulate, transform, train, calibrate, evaluate, export",
+    "run": "the whole job: simulate or ingest, transform, train, calibrate, evaluate, export",
+    "validate": "check a sample of the spec's input: columns, types, labels; print the input schema",
+    "ingest": "read the spec's CSV/TFRecord input, assign splits, write <output>/<split>/ TFRecords",
     "simulate": "write simulated home-feed logs (train/eval/calibration TFRecords, schema, metadata)",
     "transform": "run the tf.Transform pipeline on Beam: analyze train, transform every split",
     "train": "train the multi-task model and fit per-head calibrators",
-    "evaluate": "score the eval split through the transform graph; write the report",
+    "evaluate": "score the eval (and test) split through the transform graph; write the reports",
     "export": "write a versioned SavedModel for TF Serving, with warmup requests",
+    "reweight": "write a new export version with new default utility weights (no retraining)",
+    "add-objective": "train with and without a candidate task over seeds; report its effect on the other tasks",
+    "compare": "single-task, pinnability and multi-task architectures over seeds: AUC, time, feed quality",
 }
 
 
 def _spec(args):
-    return load_spec(args.spec) if args.spec else packaged_spec()
+    return load_spec(args.spec, args.data_root) if args.spec else packaged_spec(data_root_dir=args.data_root)
 
 
 def _add_output(command):
@@ -78,7 +108,7 @@ def _add_output(command):
 
 
 def _add_data(command):
-    command.add_argument("--data", required=True, help="raw data directory with train/ eval/ calibration/")
+    command.add_argument("--data", required=True, help="raw data directory with train/ eval/ calibration/ (test/)")
 
 
 def _add_transform(command):
@@ -91,6 +121,25 @@ def _add_model_dir(command):
 
 def _add_export_dir(command):
     command.add_argument("--export-dir", required=True, help="TF Serving model base path")
+
+
+def _add_seeds(command):
+    command.add_argument("--seeds", type=int, default=3, help="seeds per model: the hparams seed and the next ones")
+
+
+def _add_candidate(command):
+    command.add_argument("--candidate", required=True, help="the task whose addition is assessed")
+
+
+def _add_comparison(command):
+    command.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
+    command.add_argument("--k", type=int, default=5, help="candidates per request valued by feed quality")
+
+
+def _add_reweight(command):
+    command.add_argument("--weight", action="append", required=True, metavar="TASK=VALUE",
+                         help="new default utility weight of a task (repeat per task; others keep theirs)")
+    command.add_argument("--version", type=int, help="version to derive from (default: the newest)")
 
 
 def _add_simulator(command):
@@ -124,6 +173,19 @@ def _run(args):
     print(f"exported {result['export_dir']}\nreport {os.path.join(args.output, 'report', 'report.json')}")
 
 
+def _validate(args):
+    checked = validate_input(_spec(args))
+    origin = "inferred from the sample" if checked.inferred else "given"
+    print(f"{checked.sample_rows} sampled rows of {sorted(checked.plan)} match the spec; input schema ({origin}):")
+    for feature in checked.schema.feature:
+        print(f"  {feature.name:<24} {column_dtypes(checked.schema)[feature.name]:<7} "
+              f"present in {feature.presence.min_fraction:.0%} of rows")
+
+
+def _ingest(args):
+    ingest(_spec(args), args.output, args.beam_args)
+
+
 def _simulate(args):
     simulate(_simulator_config(args), args.output, _spec(args))
 
@@ -139,13 +201,33 @@ def _train(args):
 def _evaluate(args):
     spec = _spec(args)
     trained = load_trained(args.model_dir)
-    end_to_end.evaluate_stage(spec, args.transform, trained, split_patterns(args.data)["eval"], args.output)
+    end_to_end.evaluate_splits(spec, args.transform, trained, args.data, args.output)
 
 
 def _export(args):
     spec = _spec(args)
     trained = load_trained(args.model_dir)
     print(end_to_end.export_stage(spec, args.transform, trained, split_patterns(args.data)["eval"], args.export_dir))
+
+
+def _seed_list(args) -> list[int]:
+    return [_hparams(args).seed + offset for offset in range(args.seeds)]
+
+
+def _add_objective(args):
+    report = add_objective_report(_spec(args), args.candidate, args.transform, args.data, _hparams(args),
+                                  _seed_list(args))
+    print(write_add_objective(report, args.output))
+
+
+def _compare(args):
+    result = compare_models(_spec(args), args.transform, args.data, _hparams(args), _seed_list(args),
+                            tuple(args.architectures), args.k)
+    print(write_comparison(result, args.output))
+
+
+def _reweight(args):
+    print(reweight(args.export_dir, parse_weights(args.weight), args.version))
 
 
 def _configure_logging():

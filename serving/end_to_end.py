@@ -1,10 +1,14 @@
-"""The main job: simulate -> transform -> train + calibrate -> evaluate -> export.
+"""The main job: simulate or ingest -> transform -> train + calibrate -> evaluate -> export.
+
+The spec's `input` picks the first stage: the simulator (`input: {format: simulator}`), or
+ingest of the user's CSV / TFRecord files into the same split layout.
 
 Output layout under `run_dir`:
-  data/          simulated raw logs: train/, eval/, calibration/, schema.pbtxt, metadata.json
+  data/          raw splits: train/, eval/, calibration/ (test/), schema.pbtxt, metadata.json
   transform/     tf.Transform output (transform_fn, transformed splits)
   model/         trained scoring model, backbone, calibrators, training history
-  report/        report.json, report.txt, reliability.png
+  report/        report.json, report.txt, reliability plots, tfma_eval_config.pbtxt on the eval split; report/test/
+                 the same on the test split, when the data has one
   export/<v>/    the SavedModel for TF Serving
   run_config.json  the resolved configuration of the run and the package version
   timings.json     wall seconds per stage
@@ -19,18 +23,22 @@ import time
 from importlib import metadata
 
 import tensorflow_transform as tft
+from google.protobuf import text_format
 
 from serving.export import export_model
 from serving.warmup import request_rows
-from trainer.evaluate import collect_eval_columns, evaluate
+from trainer.evaluate import calibration_split_logits, collect_eval_columns, evaluate
 from trainer.hparams import HParams
+from trainer.tfma_config import eval_config
 from trainer.train import TrainResult, train
-from transform.atomic import write_json
-from transform.pipeline import run_transform, split_patterns
+from transform.atomic import write_json, write_text
+from transform.ingest import ingest
+from transform.pipeline import EVAL_SPLIT, report_split_patterns, run_transform, split_patterns
 from transform.simulator import SimulatorConfig, simulate
 from transform.spec import Spec, spec_to_dict
 
 WARMUP_ROWS = 128
+TFMA_EVAL_CONFIG = "tfma_eval_config.pbtxt"
 _LOG = logging.getLogger(__name__)
 
 
@@ -48,13 +56,13 @@ def run_end_to_end(
     hparams: HParams,
     beam_args: list[str] | None = None,
 ) -> dict:
-    """Runs every stage on simulated data; returns {"report": ..., "export_dir": ...}."""
+    """Runs every stage; returns {"report": eval report, "reports": per split, "export_dir": ...}."""
     os.makedirs(run_dir, exist_ok=True)
     write_json(
         {
             "package_version": package_version(),
             "spec": spec_to_dict(spec),
-            "simulator": dataclasses.asdict(simulator_config),
+            "simulator": dataclasses.asdict(simulator_config) if is_simulated(spec) else None,
             "hparams": dataclasses.asdict(hparams),
             "beam_args": beam_args or [],
         },
@@ -62,20 +70,42 @@ def run_end_to_end(
     )
     paths = {name: os.path.join(run_dir, name) for name in ("data", "transform", "model", "report", "export")}
     clock = _StageClock(total=5)
-    with clock("simulate", paths["data"]):
-        data_metadata = simulate(simulator_config, paths["data"], spec)
+    with clock("simulate" if is_simulated(spec) else "ingest", paths["data"]):
+        data_metadata = data_stage(spec, paths["data"], simulator_config, beam_args)
         patterns = split_patterns(paths["data"])
     with clock("transform", paths["transform"]):
         run_transform(spec, patterns, paths["transform"], beam_args)
     with clock("train and calibrate", paths["model"]):
         trained = train(spec, paths["transform"], hparams, paths["model"])
     with clock("evaluate", paths["report"]):
-        report = evaluate_stage(spec, paths["transform"], trained, patterns["eval"], paths["report"])
+        reports = evaluate_splits(spec, paths["transform"], trained, paths["data"], paths["report"])
     with clock("export", paths["export"]):
-        card = {"training_data": data_metadata, "eval_report": report}
+        card = {"training_data": data_metadata, **{f"{split}_report": report for split, report in reports.items()}}
         version_dir = export_stage(spec, paths["transform"], trained, patterns["eval"], paths["export"], card)
     write_json(clock.seconds, os.path.join(run_dir, "timings.json"))
-    return {"report": report, "export_dir": version_dir}
+    return {"report": reports[EVAL_SPLIT], "reports": reports, "export_dir": version_dir}
+
+
+def is_simulated(spec: Spec) -> bool:
+    return spec.input is not None and spec.input.format == "simulator"
+
+
+def data_stage(
+    spec: Spec, data_dir: str, simulator_config: SimulatorConfig, beam_args: list[str] | None = None
+) -> dict:
+    """Writes the raw splits to `data_dir`: simulated, or ingested from the spec's input; returns their metadata."""
+    if is_simulated(spec):
+        return simulate(simulator_config, data_dir, spec)
+    return ingest(spec, data_dir, beam_args)
+
+
+def evaluate_splits(spec: Spec, transform_dir: str, trained: TrainResult, data_dir: str, report_dir: str) -> dict:
+    """Reports on the eval split in `report_dir`, and on the test split (if any) in `report_dir/test`."""
+    return {
+        split: evaluate_stage(spec, transform_dir, trained, pattern,
+                              report_dir if split == EVAL_SPLIT else os.path.join(report_dir, split), split)
+        for split, pattern in report_split_patterns(data_dir).items()
+    }
 
 
 class _StageClock:
@@ -94,12 +124,17 @@ class _StageClock:
         _LOG.info("stage %s done in %.1f s", name, self.seconds[name])
 
 
-def evaluate_stage(spec: Spec, transform_dir: str, trained: TrainResult, eval_pattern: str, report_dir: str) -> dict:
-    """Scores the raw eval split through the transform graph; writes and returns the report."""
+def evaluate_stage(
+    spec: Spec, transform_dir: str, trained: TrainResult, eval_pattern: str, report_dir: str, split: str = EVAL_SPLIT
+) -> dict:
+    """Scores a raw split through the transform graph; writes and returns its report."""
     columns = collect_eval_columns(
-        spec, tft.TFTransformOutput(transform_dir), trained.backbone, trained.scoring_model, eval_pattern
+        spec, tft.TFTransformOutput(transform_dir), trained.backbone, trained.scoring_model, eval_pattern,
+        calibration=calibration_split_logits(spec, transform_dir, trained.backbone),
     )
-    return evaluate(spec, columns, report_dir)
+    report = evaluate(spec, columns, report_dir, split=split)
+    write_text(text_format.MessageToString(eval_config(spec)), os.path.join(report_dir, TFMA_EVAL_CONFIG))
+    return report
 
 
 def export_stage(

@@ -10,31 +10,42 @@ import os
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+from serving.load_check import signature_inputs
+
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_BATCH_SIZES = (1, 16, 128)
 
 
-def predict_request(serialized_examples: list[bytes], model_name: str, signature_name: str) -> predict_pb2.PredictRequest:
-    """A PredictRequest feeding serialized tf.Examples to the signature's `examples` input."""
-    request = predict_pb2.PredictRequest(
-        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name)
-    )
-    request.inputs["examples"].CopyFrom(tf.make_tensor_proto(serialized_examples, dtype=tf.string))
+def predict_request(
+    inputs: dict, model_name: str, signature_name: str, version: int | None = None
+) -> predict_pb2.PredictRequest:
+    """A PredictRequest feeding each named input (an array) to the signature, as TensorProtos."""
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name))
+    if version is not None:
+        request.model_spec.version.value = version
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
     return request
 
 
-def write_warmup_requests(saved_model_dir: str, serialized_examples: list[bytes], model_name: str,
-                          signature_name: str) -> str:
-    """Writes one request per batch size in WARMUP_BATCH_SIZES (capped by the rows given)."""
+def write_warmup_requests(saved_model_dir: str, card: dict, serialized_examples: list[bytes], model_name: str) -> str:
+    """Writes a request per signature of the card and batch size in WARMUP_BATCH_SIZES.
+
+    Batch sizes are capped by the rows given. Every signature is warmed: TF Serving runs each
+    one as its own subgraph, whose first call would otherwise pay for its initialisation.
+    """
     if not serialized_examples:
         raise ValueError("warmup needs at least one raw example")
+    sizes = sorted({min(size, len(serialized_examples)) for size in WARMUP_BATCH_SIZES})
     path = os.path.join(saved_model_dir, WARMUP_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
-        for batch_size in sorted({min(size, len(serialized_examples)) for size in WARMUP_BATCH_SIZES}):
-            request = predict_request(serialized_examples[:batch_size], model_name, signature_name)
-            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
-            writer.write(log.SerializeToString())
+        for signature in sorted(card["signatures"]):
+            inputs = signature_inputs(card, signature, serialized_examples[: sizes[-1]])
+            for size in sizes:
+                request = predict_request({name: value[:size] for name, value in inputs.items()}, model_name, signature)
+                log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+                writer.write(log.SerializeToString())
     return path
 
 

@@ -3,3 +3,23 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from serving.end_to_end import run_end_to_end  # noqa: E402
+from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS  # noqa: E402
+from trainer.hparams import HParams  # noqa: E402
+from transform.simulator import SimulatorConfig  # noqa: E402
+from transform.spec import packaged_spec  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """The whole job on small simulated data, once per session: {"dir", "export_dir", "report"}.
+
+    Tests may add versions beside the export (recalibration, reweighting) but never change it.
+    """
+    run_dir = str(tmp_path_factory.mktemp("small_run") / "run")
+    result = run_end_to_end(packaged_spec(), run_dir, SimulatorConfig(**SMALL_WORLD_SETTINGS),
+                            HParams(**FAST_TRAINING_SETTINGS))
+    return {"dir": run_dir, **result}

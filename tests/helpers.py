@@ -24,6 +24,13 @@ SHOP_SPEC = {
     ],
 }
 
+# The small end-to-end run shared by a test session (conftest.small_run).
+SMALL_WORLD_SETTINGS = dict(
+    seed=3, n_users=400, n_pins=1500, n_creators=200, train_rows=24_000, eval_rows=6_000,
+    calibration_rows=20_000, rows_per_shard=10_000,
+)
+FAST_TRAINING_SETTINGS = dict(epochs=2, batch_size=512, bottom_units=(64, 32), tower_units=(16,), validation_steps=2)
+
 
 def shop_spec():
     return spec_from_dict(SHOP_SPEC)

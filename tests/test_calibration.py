@@ -1,12 +1,15 @@
-"""Per-head calibration: the logistic fit, the Keras layer, and the fit through a real backbone."""
+"""Per-head calibration: the logistic fit, the segment-aware Keras layer, fits through a backbone."""
+import logging
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.helpers import shop_spec
-from trainer.calibration import Calibrator, fit_calibrators, fit_logistic, sigmoid
+from trainer.calibration import CalibrationFit, Calibrator, fit_calibrators, fit_logistic, fit_task_calibrator, sigmoid
 from trainer.hparams import HParams
 from trainer.model import build_backbone
+from transform.spec import Task
 
 VOCAB_SIZES = {"color": 3, "uid": 3}
 
@@ -30,12 +33,49 @@ def test_fit_recovers_a_known_miscalibration():
     assert after == pytest.approx(1.0, abs=0.005)
 
 
-def test_calibrator_layer_applies_the_logistic_transform():
-    layer = Calibrator(slope=2.0, intercept=-1.0)
-    out = layer(tf.constant([0.0, 0.5, 1.0])).numpy()
-    np.testing.assert_allclose(out, sigmoid(np.array([-1.0, 0.0, 1.0])), rtol=1e-6)
+def test_segment_offsets_correct_a_per_segment_bias():
+    """Segment 1's head is 1.0 too high and segment 2's 0.5 too low: offsets -1.0 and +0.5 vs 0."""
+    rng = np.random.default_rng(1)
+    rows = 300_000
+    segment = rng.integers(0, 3, rows)
+    true_logit = rng.normal(-2.5, 1.0, rows)
+    head_logit = true_logit + np.array([0.0, 1.0, -0.5])[segment]
+    labels = _draw(rng, true_logit)
+    task = Task("buy", "buy", 1.0, calibration_segments=("color",))
+    fit = fit_task_calibrator(task, {"logit": head_logit, "label": labels, "color": segment}, {"color": 4}, {})
+    offsets = np.array(fit.offsets["color"])
+    assert fit.slope == pytest.approx(1.0, abs=0.03)
+    assert offsets[1] - offsets[0] == pytest.approx(-1.0, abs=0.06)
+    assert offsets[2] - offsets[0] == pytest.approx(0.5, abs=0.06)
+    assert offsets[3] == 0.0
+    layer = Calibrator(fit)
+    calibrated = layer([tf.constant(head_logit, tf.float32), tf.constant(segment)]).numpy()
+    for value in range(3):
+        in_segment = segment == value
+        assert calibrated[in_segment].sum() / labels[in_segment].sum() == pytest.approx(1.0, abs=0.02)
+
+
+def test_a_segment_with_one_class_falls_back_with_a_warning(caplog):
+    rng = np.random.default_rng(2)
+    segment = np.repeat([0, 1], [5_000, 400])
+    labels = np.where(segment == 1, 0.0, _draw(rng, np.full(len(segment), -1.0)))
+    task = Task("buy", "buy", 1.0, calibration_segments=("color",))
+    with caplog.at_level(logging.WARNING):
+        fit = fit_task_calibrator(task, {"logit": np.zeros(len(segment)), "label": labels, "color": segment},
+                                  {"color": 3}, {"color": ["red", "blue"]})
+    assert fit.dropped == ["color=blue"]
+    assert fit.offsets["color"][1] == 0.0
+    assert "color=blue" in caplog.text
+
+
+def test_calibrator_layer_applies_segment_terms_by_hand():
+    """p = sigmoid((1 + 0.5) * 2 - 1 + 0.3) for a row in segment value 1 with slopes."""
+    fit = CalibrationFit(slope=1.0, intercept=-1.0, offsets={"color": [0.0, 0.3]}, slopes={"color": [0.0, 0.5]})
+    layer = Calibrator(fit)
+    out = layer([tf.constant([2.0, 2.0]), tf.constant([0, 1], tf.int64)]).numpy()
+    np.testing.assert_allclose(out, sigmoid(np.array([2.0 - 1.0, 1.5 * 2.0 - 1.0 + 0.3])), rtol=1e-6)
     clone = Calibrator.from_config(layer.get_config())
-    np.testing.assert_allclose(clone(tf.constant([0.5])).numpy(), [0.5], rtol=1e-6)
+    np.testing.assert_allclose(clone([tf.constant([2.0]), tf.constant([1], tf.int64)]).numpy(), out[1:], rtol=1e-6)
 
 
 def test_fit_calibrators_through_a_backbone_corrects_a_biased_head():
@@ -59,10 +99,10 @@ def test_fit_calibrators_through_a_backbone_corrects_a_biased_head():
     fitted = fit_calibrators(backbone, dataset, spec)
     for task in spec.tasks:
         keep = batch["red_like__in_segment"] > 0 if task.segment else np.ones(rows, bool)
-        slope, intercept = fitted[task.name]
-        calibrated = sigmoid(slope * logits[task.name].numpy()[keep] + intercept)
+        fit = fitted[task.name]
+        calibrated = sigmoid(fit.slope * logits[task.name].numpy()[keep] + fit.intercept)
         assert calibrated.sum() / batch[task.label_key][keep].sum() == pytest.approx(1.0, abs=0.01)
-        assert intercept == pytest.approx(-3.0 * slope, abs=0.5)
+        assert fit.intercept == pytest.approx(-3.0 * fit.slope, abs=0.5)
 
 
 def test_fit_calibrators_names_a_task_without_both_classes():

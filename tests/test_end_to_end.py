@@ -13,27 +13,21 @@ import pytest
 import tensorflow as tf
 
 from serving import load_check
-from serving.end_to_end import run_end_to_end
-from serving.export import MODEL_CARD, SERVING_DEFAULT
+from serving.model_card import MODEL_CARD
+from serving.signatures import SERVING_DEFAULT
 from serving.warmup import read_warmup_requests, request_rows
+from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS
 from trainer.hparams import HParams
 from transform.pipeline import split_patterns
-from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
 
-SMALL_WORLD = SimulatorConfig(
-    seed=3, n_users=400, n_pins=1500, n_creators=200, train_rows=24_000, eval_rows=6_000,
-    calibration_rows=8_000, rows_per_shard=8_000,
-)
-FAST_TRAINING = HParams(epochs=2, batch_size=512, bottom_units=(64, 32), tower_units=(16,), validation_steps=2)
+FAST_TRAINING = HParams(**FAST_TRAINING_SETTINGS)
 OUR_MODULES = {"transform", "trainer", "serving", "tensorflow_transform", "tfx_bsl", "tf_keras", "apache_beam"}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    run_dir = str(tmp_path_factory.mktemp("e2e") / "run")
-    result = run_end_to_end(packaged_spec(), run_dir, SMALL_WORLD, FAST_TRAINING)
-    return {"dir": run_dir, **result}
+def run(small_run):
+    return small_run
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +69,7 @@ def test_report_covers_every_task_with_true_auc(run):
 
 def test_run_writes_its_resolved_config(run):
     config = json.load(open(os.path.join(run["dir"], "run_config.json")))
-    assert config["simulator"]["train_rows"] == SMALL_WORLD.train_rows
+    assert config["simulator"]["train_rows"] == SMALL_WORLD_SETTINGS["train_rows"]
     assert config["hparams"]["epochs"] == FAST_TRAINING.epochs
     assert [task["name"] for task in config["spec"]["tasks"]] == list(packaged_spec().task_names)
 
@@ -84,11 +78,12 @@ def test_fresh_tensorflow_process_serves_the_export(fresh_process_outputs):
     assert not OUR_MODULES & set(fresh_process_outputs["modules"])
     spec = packaged_spec()
     for loader in ("tf2", "tf1"):
-        probabilities = {task.name: fresh_process_outputs[f"{loader}/{task.name}"] for task in spec.tasks}
+        probabilities = {task.name: fresh_process_outputs[f"{loader}/{SERVING_DEFAULT}/{task.name}"] for task in spec.tasks}
         for name, values in probabilities.items():
             assert np.all((values >= 0) & (values <= 1)), (loader, name)
         weighted = sum(task.utility_weight * probabilities[task.name] for task in spec.tasks)
-        np.testing.assert_allclose(fresh_process_outputs[f"{loader}/utility"], weighted, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fresh_process_outputs[f"{loader}/{SERVING_DEFAULT}/utility"], weighted, rtol=1e-5,
+                                   atol=1e-6)
 
 
 def test_export_matches_the_in_process_model(run, raw_rows, fresh_process_outputs):
@@ -99,23 +94,24 @@ def test_export_matches_the_in_process_model(run, raw_rows, fresh_process_output
     spec = packaged_spec()
     trained = load_trained(os.path.join(run["dir"], "model"))
     module = ServingModule(spec, tft.TFTransformOutput(os.path.join(run["dir"], "transform")), trained.scoring_model)
-    in_process = module.serve_examples(tf.constant(raw_rows))
+    in_process = module.signatures()[SERVING_DEFAULT](examples=tf.constant(raw_rows))
     for name, value in in_process.items():
         for loader in ("tf2", "tf1"):
-            np.testing.assert_allclose(fresh_process_outputs[f"{loader}/{name}"], value.numpy(), atol=1e-5)
+            np.testing.assert_allclose(fresh_process_outputs[f"{loader}/{SERVING_DEFAULT}/{name}"], value.numpy(), atol=1e-5)
 
 
 def test_video_watch_is_zero_off_video_pins(raw_rows, fresh_process_outputs):
     pin_types = [tf.train.Example.FromString(row).features.feature["pin_type"].bytes_list.value[0] for row in raw_rows]
     off_video = np.array([pin_type != b"video" for pin_type in pin_types])
     assert off_video.any() and (~off_video).any()
-    video_watch = fresh_process_outputs["tf2/video_watch"]
+    video_watch = fresh_process_outputs[f"tf2/{SERVING_DEFAULT}/video_watch"]
     assert np.all(video_watch[off_video] == 0)
     assert np.all(video_watch[~off_video] > 0)
 
 
 def test_warmup_requests_parse_and_the_signature_accepts_them(run):
-    requests = read_warmup_requests(run["export_dir"])
+    requests = [record for record in read_warmup_requests(run["export_dir"])
+                if record.predict_log.request.model_spec.signature_name == SERVING_DEFAULT]
     assert [len(r.predict_log.request.inputs["examples"].string_val) for r in requests] == [1, 16, 128]
     signature = tf.saved_model.load(run["export_dir"]).signatures[SERVING_DEFAULT]
     for record in requests:

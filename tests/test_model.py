@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import shop_spec
-from trainer.calibration import sigmoid
+from trainer.calibration import CalibrationFit, sigmoid
 from trainer.hparams import HParams
 from trainer.model import build_backbone, dense_variables, embedding_variables
 from trainer.ranker import MultiTaskRanker, make_optimizer
@@ -75,7 +75,8 @@ def test_utility_is_the_weighted_sum():
 def test_scoring_model_masks_segment_tasks_and_round_trips(tmp_path):
     spec = shop_spec()
     backbone = build_backbone(spec, VOCAB_SIZES, HPARAMS)
-    scoring = build_scoring_model(spec, backbone, {"buy": (1.5, -0.5), "red_like": (0.8, 0.2)})
+    fits = {"buy": CalibrationFit(1.5, -0.5), "red_like": CalibrationFit(0.8, 0.2)}
+    scoring = build_scoring_model(spec, backbone, fits)
     batch = _batch(6)
     inputs = {name: batch[name] for name in ("color", "uid", "age", "views", "red_like__in_segment")}
     out = {name: value.numpy() for name, value in scoring(inputs).items()}

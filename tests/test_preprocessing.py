@@ -9,6 +9,8 @@ import tensorflow_transform as tft
 
 from tests.helpers import example, shop_spec, write_records
 from transform.pipeline import run_transform, transformed_pattern
+from transform.preprocessing import binary_label
+from transform.spec import Task
 
 # color: red x3, blue x2, green x1, missing x1 -> top-2 vocabulary [red, blue]; green and the
 # default "none" fall into the single OOV bucket (index 2).
@@ -85,3 +87,27 @@ def test_output_directory_appears_complete(transform_dir):
     assert not [name for name in os.listdir(parent) if ".tmp-" in name]
     assert os.path.isdir(os.path.join(transform_dir, "transform_fn"))
     assert set(tft.TFTransformOutput(transform_dir).raw_feature_spec()) == {"color", "uid", "age", "views", "buy", "like"}
+
+
+def _task(**mapping):
+    return Task(name="t", label="raw", utility_weight=1.0, **mapping)
+
+
+@pytest.mark.parametrize(
+    "task, values, expected",
+    [
+        (_task(label_dtype="string", positive_values=("50000+.",)), [b"- 50000.", b"50000+.", None], [0, 1, 0]),
+        (_task(label_dtype="int64", positive_values=("2", "3")), [1, 2, 3, None, 4], [0, 1, 1, 0, 0]),
+        (_task(label_dtype="float", threshold=0.5), [0.5, 0.51, -3.0, None], [0, 1, 0, 0]),
+        (_task(), [0, 1, None, 1], [0, 1, 0, 1]),
+    ],
+)
+def test_binary_label_maps_values_thresholds_and_missing_rows(task, values, expected):
+    """A missing label (None) is 0; positive_values compare text, threshold is strict."""
+    present = [(row, value) for row, value in enumerate(values) if value is not None]
+    sparse = tf.SparseTensor(
+        [[row, 0] for row, _ in present], [value for _, value in present], [len(values), 1]
+    )
+    assert list(binary_label(task, sparse).numpy()) == expected
+    dense = tf.constant([value for _, value in present])
+    assert list(binary_label(task, dense).numpy()) == [expected[row] for row, _ in present]

@@ -68,7 +68,7 @@ def report(spec, columns):
 
 
 def test_header(report):
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["spec"] == "tiny"
     assert report["split"] == "eval"
     assert report["rows"] == 8
@@ -165,7 +165,7 @@ def test_report_is_json_serialisable_without_nan(report):
 
 def test_format_table_lists_tasks_and_segment_values(report):
     table = report_lib.format_table(report)
-    lines = table.splitlines()
+    lines = table.split("\n\n")[0].splitlines()
     for expected in ("click", "video_watch", "pin_type=video", "pin_type=image", "user_state=new",
                      "user_state=core"):
         assert expected in table
@@ -183,26 +183,8 @@ def test_format_table_lists_tasks_and_segment_values(report):
 
 
 def test_format_table_columns_align(report):
-    data_lines = report_lib.format_table(report).splitlines()[1:]
+    data_lines = report_lib.format_table(report).split("\n\n")[0].splitlines()[1:]
     assert len({len(line) for line in data_lines}) == 1
-
-
-def test_plot_reliability_writes_png(spec, columns, tmp_path):
-    path = os.path.join(tmp_path, "plots", "reliability.png")
-    assert report_lib.plot_reliability(spec, columns, path) == path
-    with open(path, "rb") as handle:
-        content = handle.read()
-    assert content.startswith(PNG_MAGIC)
-    assert len(content) > 1000
-    assert os.listdir(os.path.dirname(path)) == ["reliability.png"]
-
-
-def test_plot_reliability_with_task_absent(spec, tmp_path):
-    columns = _columns(pin_type=["image"] * 8, user_state=["core"] * 8)
-    path = os.path.join(tmp_path, "reliability.png")
-    report_lib.plot_reliability(spec, columns, path)
-    with open(path, "rb") as handle:
-        assert handle.read(8) == PNG_MAGIC
 
 
 def test_write_report_round_trips_with_nan_as_null(report, tmp_path):
@@ -215,3 +197,38 @@ def test_write_report_round_trips_with_nan_as_null(report, tmp_path):
     assert loaded["tasks"]["video_watch"] == report["tasks"]["video_watch"]
     assert loaded["rows"] == 8
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_intersections_are_reported_per_combination(report):
+    cells = report["tasks"]["click"]["by_intersection"]
+    assert set(cells) == {"pin_type=image & user_state=core", "pin_type=video & user_state=core",
+                          "pin_type=video & user_state=new"}
+    video_core = cells["pin_type=video & user_state=core"]  # rows 2, 4, 7
+    assert (video_core["rows"], video_core["positives"]) == (3, 1)
+    assert video_core["after"]["calibration_ratio"] == pytest.approx((0.2 + 0.5 + 0.4) / 1)
+
+
+def test_calibration_methods_name_the_worst_cell(spec):
+    """Calibrated probabilities are right except on video & new, where they are doubled."""
+    rng = np.random.default_rng(0)
+    rows = 40_000
+    pin_type = rng.choice(["image", "video"], rows)
+    user_state = rng.choice(["new", "core"], rows)
+    truth = rng.uniform(0.05, 0.15, rows)
+    labels = (rng.random(rows) < truth).astype(int)
+    doubled = (pin_type == "video") & (user_state == "new")
+    ours = np.where(doubled, 2 * truth, truth)
+    columns = EvalColumns(
+        labels={"click": labels, "video_watch": labels}, raw={"click": truth, "video_watch": truth},
+        calibrated={"click": ours, "video_watch": ours},
+        in_segment={"click": np.ones(rows, bool), "video_watch": pin_type == "video"},
+        truth={}, segments={"pin_type": pin_type, "user_state": user_state},
+        baselines={"platt": {"click": truth, "video_watch": truth}},
+    )
+    methods = report_lib.build_report(spec, columns)["tasks"]["click"]["calibration_methods"]
+    assert set(methods) == {"ours", "platt"}
+    assert methods["ours"]["worst_cell"]["cell"] == "pin_type=video & user_state=new"
+    assert methods["ours"]["worst_cell"]["calibration_ratio"] == pytest.approx(2.0, rel=0.08)
+    assert abs(methods["platt"]["worst_cell"]["calibration_ratio"] - 1) < 0.08
+    assert methods["ours"]["ece"] > methods["platt"]["ece"]
+    assert "click / platt" in report_lib.format_table(report_lib.build_report(spec, columns))

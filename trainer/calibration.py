@@ -1,67 +1,121 @@
-"""Per-head calibration: a learned logistic transform of each head's logit.
+"""Per-head calibration: a learned logistic transform of each head's logit, per segment.
 
-    p_t = sigmoid(a_t * logit_t + b_t)
+    p_t = sigmoid((a_t + sum_s d_{t,s}[x_s]) * logit_t + b_t + sum_s c_{t,s}[x_s])
 
-(Platt 1999). The backbone is frozen; (a_t, b_t) are the maximum-likelihood logistic
-regression of the task's labels on its logit over the calibration split, which is never
-downsampled, so p_t estimates the real action rate: this also undoes the bias that negative
-downsampling of the training split puts into the raw heads. The fit is exact (Newton's
-method with a backtracking line search), deterministic and takes a fraction of a second.
+(Platt 1999, with segment terms): s runs over the task's `calibration_segments` (e.g.
+pin_type, user_state), x_s is the row's vocabulary index in that feature, c_{t,s} an offset
+per segment value and d_{t,s} an optional slope per value (`calibration_segment_slopes`).
+The backbone is frozen; the parameters are the maximum-likelihood logistic regression of the
+task's labels on the logit and segment indicators over the calibration split, which is never
+downsampled, so p_t estimates the real action rate in every segment: this also undoes the
+bias that negative downsampling of the training split puts into the raw heads. The fit is
+exact (Newton's method with a backtracking line search) and deterministic.
+
+A segment value with fewer than MIN_SEGMENT_ROWS rows, or without both classes, gets no
+term of its own (it falls back to the task-wide terms), with a warning naming it.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
 import tensorflow as tf
 
 from trainer.ranker import segment_weights
-from transform.spec import Spec
+from transform.spec import Spec, Task
 
+MIN_SEGMENT_ROWS = 300
+SEGMENT_L2 = 1e-4
 _LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CalibrationFit:
+    """Fitted parameters of one head's calibrator.
+
+    Attributes:
+      slope, intercept: a_t and b_t.
+      offsets: segment feature -> c_{t,s}, one value per vocabulary index (0 where dropped).
+      slopes: segment feature -> d_{t,s}, present only with per-segment slopes.
+      dropped: "feature=value" cells that fell back to the task-wide terms.
+    """
+
+    slope: float = 1.0
+    intercept: float = 0.0
+    offsets: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    slopes: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    dropped: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "CalibrationFit":
+        return cls(**raw)
 
 
 @tf.keras.utils.register_keras_serializable(package="feedrank")
 class Calibrator(tf.keras.layers.Layer):
-    """p = sigmoid(slope * logit + intercept), on a [batch] logit; returns [batch] probabilities."""
+    """p = sigmoid((a + sum_s d_s[x_s]) * logit + b + sum_s c_s[x_s]).
 
-    def __init__(self, slope: float = 1.0, intercept: float = 0.0, **kwargs):
+    Called on `[logit, x_1, ..., x_S]`: a [batch] logit and one [batch] int64 vocabulary
+    index per segment feature, in `segment_names` order (the order of `fitted.offsets`).
+    Returns [batch] probabilities. The fitted parameters initialise the layer's
+    non-trainable weights: `slope`, `intercept`, `offset_<feature>`, `slope_<feature>`.
+    """
+
+    def __init__(self, fitted=None, **kwargs):
         super().__init__(**kwargs)
-        self.initial_slope = float(slope)
-        self.initial_intercept = float(intercept)
+        self.fitted = fitted if isinstance(fitted, CalibrationFit) else CalibrationFit.from_dict(fitted or {})
+
+    @property
+    def segment_names(self) -> list[str]:
+        return list(self.fitted.offsets)
 
     def build(self, input_shape):
-        self.slope = self.add_weight(
-            name="slope", shape=(), initializer=tf.keras.initializers.Constant(self.initial_slope), trainable=False
-        )
-        self.intercept = self.add_weight(
-            name="intercept", shape=(), initializer=tf.keras.initializers.Constant(self.initial_intercept), trainable=False
-        )
+        self.slope = self._weight("slope", self.fitted.slope)
+        self.intercept = self._weight("intercept", self.fitted.intercept)
+        self.offsets = [self._weight(f"offset_{name}", values) for name, values in self.fitted.offsets.items()]
+        self.segment_slopes = [self._weight(f"slope_{name}", values) for name, values in self.fitted.slopes.items()]
         super().build(input_shape)
 
-    def call(self, logit):
-        return tf.sigmoid(self.slope * logit + self.intercept)
+    def call(self, inputs):
+        logit, segment_ids = (inputs[0], inputs[1:]) if isinstance(inputs, (list, tuple)) else (inputs, [])
+        slope, shift = self.slope, self.intercept
+        for index, ids in enumerate(segment_ids):
+            shift = shift + tf.gather(self.offsets[index], ids)
+            if self.segment_slopes:
+                slope = slope + tf.gather(self.segment_slopes[index], ids)
+        return tf.sigmoid(slope * logit + shift)
 
     def get_config(self):
-        return {**super().get_config(), "slope": self.initial_slope, "intercept": self.initial_intercept}
+        return {**super().get_config(), "fitted": self.fitted.to_dict()}
+
+    def _weight(self, name, values):
+        initial = np.asarray(values, dtype=np.float64)
+        return self.add_weight(name=name, shape=initial.shape, initializer=tf.keras.initializers.Constant(initial),
+                               trainable=False)
 
 
-def fit_logistic(design: np.ndarray, labels: np.ndarray, l2: float = 1e-6, max_iterations: int = 100) -> np.ndarray:
+def fit_logistic(design: np.ndarray, labels: np.ndarray, l2=1e-6, max_iterations: int = 100) -> np.ndarray:
     """Maximum-likelihood logistic regression weights w with P(y=1|x) = sigmoid(x . w).
 
-    Minimises mean BCE + l2/2 |w|^2 by Newton's method with step halving; `design` is
-    [rows, k] (include a column of ones for an intercept), `labels` is [rows] of 0/1.
+    Minimises mean BCE + 1/2 sum_j l2_j w_j^2 by Newton's method with step halving; `design`
+    is [rows, k] (include a column of ones for an intercept), `labels` is [rows] of 0/1, and
+    `l2` a scalar or one penalty per column.
     """
     x = np.asarray(design, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
+    penalty = np.broadcast_to(np.asarray(l2, dtype=np.float64), (x.shape[1],))
     weights = np.zeros(x.shape[1])
-    objective = _penalised_bce(x, y, weights, l2)
+    objective = _penalised_bce(x, y, weights, penalty)
     for _ in range(max_iterations):
         probs = sigmoid(x @ weights)
-        gradient = x.T @ (probs - y) / len(y) + l2 * weights
-        hessian = (x.T * (probs * (1 - probs))) @ x / len(y) + l2 * np.eye(len(weights))
+        gradient = x.T @ (probs - y) / len(y) + penalty * weights
+        hessian = (x.T * (probs * (1 - probs))) @ x / len(y) + np.diag(penalty)
         step = np.linalg.solve(hessian, gradient)
-        candidate, candidate_objective = _line_search(x, y, weights, step, objective, l2)
+        candidate, candidate_objective = _line_search(x, y, weights, step, objective, penalty)
         if candidate_objective > objective:
             break
         improvement = objective - candidate_objective
@@ -72,43 +126,83 @@ def fit_logistic(design: np.ndarray, labels: np.ndarray, l2: float = 1e-6, max_i
 
 
 def collect_logits(backbone: tf.keras.Model, dataset: tf.data.Dataset, spec: Spec) -> dict[str, dict[str, np.ndarray]]:
-    """Runs the frozen backbone over a transformed split: per task, logits and labels on its segment."""
-    parts = {task.name: {"logit": [], "label": []} for task in spec.tasks}
+    """Runs the frozen backbone over a transformed split.
+
+    Returns, per task, on the rows of its segment: `logit`, `label`, and the vocabulary
+    index of every calibration segment feature (keyed by feature name).
+    """
+    parts = {task.name: {} for task in spec.tasks}
     for batch in dataset:
         logits = backbone({feature.name: batch[feature.name] for feature in spec.features}, training=False)
         for task in spec.tasks:
             weights = segment_weights(task, batch)
             keep = np.ones(len(batch[task.label_key]), bool) if weights is None else weights.numpy() > 0
-            parts[task.name]["logit"].append(logits[task.name].numpy()[keep])
-            parts[task.name]["label"].append(batch[task.label_key].numpy()[keep])
+            columns = {"logit": logits[task.name], "label": batch[task.label_key]}
+            columns.update({name: batch[name] for name in task.calibration_segments})
+            for key, values in columns.items():
+                parts[task.name].setdefault(key, []).append(np.asarray(values)[keep])
     return {name: {key: np.concatenate(values) for key, values in part.items()} for name, part in parts.items()}
 
 
-def fit_calibrators(backbone: tf.keras.Model, dataset: tf.data.Dataset, spec: Spec) -> dict[str, tuple[float, float]]:
-    """Fits (slope, intercept) per task on the calibration split; returns task -> (a, b)."""
+def fit_calibrators(
+    backbone: tf.keras.Model,
+    dataset: tf.data.Dataset,
+    spec: Spec,
+    segment_sizes: dict[str, int] | None = None,
+    value_names: dict[str, list[str]] | None = None,
+) -> dict[str, CalibrationFit]:
+    """Fits every head's calibrator on the calibration split.
+
+    Args:
+      segment_sizes: embedding rows (vocabulary + OOV) of each calibration segment feature.
+      value_names: optional readable value per vocabulary index, for warnings.
+    """
     columns = collect_logits(backbone, dataset, spec)
-    fitted = {}
-    for task in spec.tasks:
-        logit, label = columns[task.name]["logit"], columns[task.name]["label"]
-        if len(label) == 0:
-            raise ValueError(f"calibration split has no rows for task {task.name!r} (segment {task.segment})")
-        if label.min() == label.max():
-            raise ValueError(f"calibration split has only label {label[0]:g} for task {task.name!r}; cannot calibrate")
-        slope, intercept = fit_logistic(np.stack([logit, np.ones_like(logit)], axis=1), label)
-        fitted[task.name] = (float(slope), float(intercept))
-        _LOG.info("calibration: %s slope=%.4f intercept=%.4f on %d rows", task.name, slope, intercept, len(label))
-    return fitted
+    return {
+        task.name: fit_task_calibrator(task, columns[task.name], segment_sizes or {}, value_names or {})
+        for task in spec.tasks
+    }
 
 
-def _line_search(x, y, weights, step, objective, l2):
-    """Halves the Newton step until the objective does not increase (or the step vanishes)."""
-    scale = 1.0
-    while True:
-        candidate = weights - scale * step
-        candidate_objective = _penalised_bce(x, y, candidate, l2)
-        if candidate_objective <= objective or scale < 1e-6:
-            return candidate, candidate_objective
-        scale /= 2
+def fit_task_calibrator(task: Task, columns: dict[str, np.ndarray], segment_sizes: dict[str, int],
+                        value_names: dict[str, list[str]]) -> CalibrationFit:
+    """Fits one head: global slope and intercept plus kept segment terms."""
+    logit, label = columns["logit"].astype(np.float64), columns["label"]
+    if len(label) == 0:
+        raise ValueError(f"calibration split has no rows for task {task.name!r} (segment {task.segment})")
+    if label.min() == label.max():
+        raise ValueError(f"calibration split has only label {label[0]:g} for task {task.name!r}; cannot calibrate")
+    design, penalties, cells, dropped = [logit, np.ones_like(logit)], [1e-6, 1e-6], [], []
+    for name in task.calibration_segments:
+        for index in range(segment_sizes[name]):
+            in_cell = columns[name] == index
+            cell_name = f"{name}={_value_name(value_names, name, index)}"
+            if not in_cell.any():
+                continue
+            if in_cell.sum() < MIN_SEGMENT_ROWS or label[in_cell].min() == label[in_cell].max():
+                dropped.append(cell_name)
+                _LOG.warning("calibration: %s: %s has %d rows, %d positives; its term is dropped and it uses "
+                             "the task-wide calibration", task.name, cell_name, in_cell.sum(), label[in_cell].sum())
+                continue
+            cells.append((name, index, len(design)))
+            design.append(in_cell.astype(np.float64))
+            penalties.append(SEGMENT_L2)
+            if task.calibration_segment_slopes:
+                design.append(in_cell * logit)
+                penalties.append(SEGMENT_L2)
+    weights = fit_logistic(np.stack(design, axis=1), label, l2=np.array(penalties))
+    fit = CalibrationFit(slope=float(weights[0]), intercept=float(weights[1]), dropped=dropped)
+    for name in task.calibration_segments:
+        fit.offsets[name] = [0.0] * segment_sizes[name]
+        if task.calibration_segment_slopes:
+            fit.slopes[name] = [0.0] * segment_sizes[name]
+    for name, index, column in cells:
+        fit.offsets[name][index] = float(weights[column])
+        if task.calibration_segment_slopes:
+            fit.slopes[name][index] = float(weights[column + 1])
+    _LOG.info("calibration: %s slope=%.4f intercept=%.4f, %d segment terms, on %d rows",
+              task.name, fit.slope, fit.intercept, len(cells), len(label))
+    return fit
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -116,7 +210,23 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def _penalised_bce(x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float) -> float:
+def _value_name(value_names: dict[str, list[str]], feature: str, index: int) -> str:
+    names = value_names.get(feature, [])
+    return names[index] if index < len(names) else f"<oov {index - len(names)}>" if names else str(index)
+
+
+def _line_search(x, y, weights, step, objective, penalty):
+    """Halves the Newton step until the objective does not increase (or the step vanishes)."""
+    scale = 1.0
+    while True:
+        candidate = weights - scale * step
+        candidate_objective = _penalised_bce(x, y, candidate, penalty)
+        if candidate_objective <= objective or scale < 1e-6:
+            return candidate, candidate_objective
+        scale /= 2
+
+
+def _penalised_bce(x: np.ndarray, y: np.ndarray, weights: np.ndarray, penalty: np.ndarray) -> float:
     z = x @ weights
     bce = np.mean(np.logaddexp(0.0, z) - y * z)
-    return float(bce + 0.5 * l2 * weights @ weights)
+    return float(bce + 0.5 * np.sum(penalty * weights * weights))

@@ -12,12 +12,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer.calibration import sigmoid
-from trainer.input import raw_record_dataset
+from trainer.calibration import collect_logits, sigmoid
+from trainer.calibration_baselines import baseline_probabilities
+from trainer.input import CALIBRATION_SPLIT, raw_record_dataset, transformed_split
 from trainer.predict import parse_raw, transform_raw
-from trainer.report import EvalColumns, as_strings, build_report, format_table, plot_reliability, write_report
+from trainer.plots import plot_reliability, plot_task_reliability
+from trainer.report import EvalColumns, as_strings, build_report, format_table, write_report
 from transform.atomic import write_text
-from transform.schema import evaluation_feature_spec
+from transform.preprocessing import task_labels
+from transform.schema import evaluation_feature_spec, label_feature_spec
 from transform.spec import Spec
 
 RELIABILITY_PLOT = "reliability.png"
@@ -31,18 +34,28 @@ def collect_eval_columns(
     backbone: tf.keras.Model,
     scoring_model: tf.keras.Model,
     raw_pattern: str,
+    calibration: dict[str, dict[str, np.ndarray]] | None = None,
     batch_size: int = 4096,
 ) -> EvalColumns:
-    """Scores every row matching `raw_pattern`; returns the columns the report reads."""
+    """Scores every row matching `raw_pattern`; returns the columns the report reads.
+
+    With `calibration` (task -> logit, label of the calibration split, from
+    `trainer.calibration.collect_logits`), the other calibration methods are fitted on it
+    and scored on the same rows, for the report's comparison.
+    """
     tft_layer = tft_output.transform_features_layer()
     eval_spec = evaluation_feature_spec(spec)
+    raw_spec = {**label_feature_spec(spec), **eval_spec}
 
     @tf.function
     def score(serialized):
         transformed = transform_raw(spec, tft_layer, parse_raw(spec, serialized))
         logits = backbone({feature.name: transformed[feature.name] for feature in spec.features}, training=False)
         calibrated = scoring_model(transformed, training=False)
-        return logits, calibrated, tf.io.parse_example(serialized, eval_spec)
+        raw = tf.io.parse_example(serialized, raw_spec)
+        labels = task_labels(spec, raw)
+        columns = {name: raw[name] for name in eval_spec}
+        return logits, calibrated, {**columns, **{task.label_key: labels[task.name] for task in spec.tasks}}
 
     batches = []
     for serialized in raw_record_dataset(raw_pattern, batch_size):
@@ -50,15 +63,31 @@ def collect_eval_columns(
     logits, calibrated, columns = (
         {key: np.concatenate([batch[part][key] for batch in batches]) for key in batches[0][part]} for part in range(3)
     )
-    _LOG.info("evaluate: scored %d rows of %s", len(columns[spec.tasks[0].label]), raw_pattern)
-    return _eval_columns(spec, logits, calibrated, columns)
+    _LOG.info("evaluate: scored %d rows of %s", len(columns[spec.tasks[0].label_key]), raw_pattern)
+    eval_columns = _eval_columns(spec, logits, calibrated, columns)
+    if calibration is not None:
+        eval_columns.baselines = baseline_probabilities(spec, calibration, logits)
+    return eval_columns
+
+
+def calibration_split_logits(spec: Spec, transform_dir: str, backbone: tf.keras.Model) -> dict:
+    """Task -> logit and label on the transformed calibration split (the calibrators' data)."""
+    return collect_logits(backbone, transformed_split(transform_dir, CALIBRATION_SPLIT, 4096), spec)
 
 
 def evaluate(spec: Spec, columns: EvalColumns, output_dir: str, split: str = "eval") -> dict:
-    """Writes report.json, report.txt and the reliability plot to `output_dir`; prints the table; returns the report."""
+    """Writes report.json, report.txt and reliability plots to `output_dir`; prints the table.
+
+    Plots: reliability.png (every task), and per task reliability_<task>.png with a panel
+    per value of the first report segment (e.g. pin_type). Returns the report.
+    """
     report = build_report(spec, columns, split=split)
     write_report(report, output_dir)
     plot_reliability(spec, columns, os.path.join(output_dir, RELIABILITY_PLOT))
+    if spec.report_segments:
+        for task in spec.tasks:
+            plot_task_reliability(spec, columns, task.name, spec.report_segments[0],
+                                  os.path.join(output_dir, f"reliability_{task.name}.png"))
     table = format_table(report)
     write_text(table, os.path.join(output_dir, REPORT_TABLE))
     print(table, flush=True)
@@ -74,7 +103,7 @@ def _eval_columns(spec: Spec, logits: dict, calibrated: dict, columns: dict) -> 
         else:
             in_segment[task.name] = np.isin(as_strings(columns[task.segment.feature]), task.segment.values)
     return EvalColumns(
-        labels={task.name: (columns[task.label] > 0).astype(np.int64) for task in spec.tasks},
+        labels={task.name: columns[task.label_key].astype(np.int64) for task in spec.tasks},
         raw={task.name: sigmoid(logits[task.name].astype(np.float64)) for task in spec.tasks},
         calibrated={task.name: calibrated[task.name].astype(np.float64) for task in spec.tasks},
         in_segment=in_segment,

@@ -13,6 +13,15 @@ class HParams:
     """Hyperparameters of the multi-task model and its training.
 
     Attributes:
+      architecture: how tasks share the network after the cross layers: `shared_bottom`
+        (one MLP for all), `mmoe` (experts mixed by one gate per task) or `ple` (shared and
+        task-specific experts, `ple_levels` extraction levels).
+      num_experts: MMoE experts.
+      expert_units: widths of each expert's MLP (MMoE and PLE).
+      task_experts, shared_experts: PLE experts per task and shared.
+      ple_levels: PLE extraction levels (1 = CGC).
+      task_weighting: `static` (the spec's loss weights) or `uncertainty` (Kendall et al.
+        2018: loss_weight_t * exp(-s_t) * L_t + s_t with a learned s_t per task).
       batch_size: examples per step.
       epochs: passes over the training split.
       cross_layers: DCN-v2 cross layers over the concatenated embeddings.
@@ -28,6 +37,13 @@ class HParams:
       seed: seed for initialisation and shuffling.
     """
 
+    architecture: str = "shared_bottom"
+    num_experts: int = 4
+    expert_units: tuple[int, ...] = (128,)
+    task_experts: int = 1
+    shared_experts: int = 2
+    ple_levels: int = 1
+    task_weighting: str = "static"
     batch_size: int = 1024
     epochs: int = 3
     cross_layers: int = 2
@@ -50,7 +66,9 @@ def hparams_from_dict(overrides: dict[str, Any], base: HParams | None = None) ->
     if unknown:
         raise ValueError(f"unknown hyperparameter(s) {unknown}; expected some of {sorted(known)}")
     typed = {name: tuple(value) if isinstance(value, list) else value for name, value in overrides.items()}
-    return dataclasses.replace(base, **typed)
+    hparams = dataclasses.replace(base, **typed)
+    _check(hparams)
+    return hparams
 
 
 def load_hparams(path: str) -> HParams:
@@ -60,3 +78,14 @@ def load_hparams(path: str) -> HParams:
     if not isinstance(overrides, dict):
         raise ValueError(f"{path}: hyperparameters must be a mapping of name -> value")
     return hparams_from_dict(overrides)
+
+
+ARCHITECTURES = ("shared_bottom", "mmoe", "ple")
+TASK_WEIGHTINGS = ("static", "uncertainty")
+
+
+def _check(hparams: HParams) -> None:
+    if hparams.architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture {hparams.architecture!r} is not one of {ARCHITECTURES}")
+    if hparams.task_weighting not in TASK_WEIGHTINGS:
+        raise ValueError(f"task_weighting {hparams.task_weighting!r} is not one of {TASK_WEIGHTINGS}")

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import tensorflow as tf
+import tensorflow_transform as tft
+
+from transform.pipeline import transformed_pattern
 
 AUTOTUNE = tf.data.AUTOTUNE
+TRAIN_SPLIT, EVAL_SPLIT, CALIBRATION_SPLIT = "train", "eval", "calibration"
 
 
 def list_files(file_pattern: str) -> list[str]:
@@ -45,6 +49,12 @@ def transformed_dataset(
     dataset = dataset.batch(batch_size, drop_remainder=False)
     dataset = dataset.map(lambda records: tf.io.parse_example(records, feature_spec), num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
+
+
+def transformed_split(transform_dir: str, split: str, batch_size: int, **options) -> tf.data.Dataset:
+    """`transformed_dataset` over one split written by `transform.pipeline.run_transform`."""
+    feature_spec = tft.TFTransformOutput(transform_dir).transformed_feature_spec()
+    return transformed_dataset(transformed_pattern(transform_dir, split), feature_spec, batch_size, **options)
 
 
 def raw_record_dataset(file_pattern: str, batch_size: int) -> tf.data.Dataset:

@@ -25,5 +25,25 @@ def transform_raw(spec: Spec, tft_layer: tf.keras.layers.Layer, raw_features: di
 
 def score_examples(spec: Spec, tft_layer, scoring_model: tf.keras.Model, serialized: tf.Tensor) -> dict:
     """Serialized raw tf.Examples -> {task: calibrated probability, "utility": score}."""
-    transformed = transform_raw(spec, tft_layer, parse_raw(spec, serialized))
-    return scoring_model(transformed, training=False)
+    return score_raw(spec, tft_layer, scoring_model, parse_raw(spec, serialized))
+
+
+def score_raw(spec: Spec, tft_layer, scoring_model: tf.keras.Model, raw_features: dict) -> dict:
+    """Raw features (as `parse_raw` returns them) -> {task: calibrated probability, "utility": score}."""
+    return scoring_model(transform_raw(spec, tft_layer, raw_features), training=False)
+
+
+def head_logits(spec: Spec, scoring_model: tf.keras.Model, transformed: dict) -> dict:
+    """Transformed features -> {task: raw logit of its head}, before calibration.
+
+    The scoring model holds the backbone as its layer named "backbone"; recalibration fits
+    new (slope, intercept) pairs on exactly these logits.
+    """
+    backbone = scoring_model.get_layer("backbone")
+    return backbone({feature.name: transformed[feature.name] for feature in spec.features}, training=False)
+
+
+def weighted_utility(spec: Spec, probabilities: dict, weights: tf.Tensor) -> tf.Tensor:
+    """utility_i = sum_t weights[i, t] * p_t,i: one row of weights per example, in spec task order."""
+    stacked = tf.stack([probabilities[name] for name in spec.task_names], axis=-1)
+    return tf.reduce_sum(stacked * weights, axis=-1)

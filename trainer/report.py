@@ -9,10 +9,10 @@ AUC (what a perfect model would reach on the same rows) and the gap to the true 
 A task defined only on a segment (e.g. video_watch on video pins) is scored only on the
 rows where it is defined (`EvalColumns.in_segment`).
 
-report.json schema (schema_version 1)::
+report.json schema (schema_version 2)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "spec": str,                 # spec.name
       "split": str,                # e.g. "eval"
       "rows": int,                 # rows in the split, all tasks together
@@ -22,6 +22,14 @@ report.json schema (schema_version 1)::
           "by_segment": {
             <report segment, e.g. "pin_type">: {<segment value, e.g. "video">: <cell>, ...},
             ...
+          },
+          "by_intersection": {     # every combination of two or more report segments
+            "pin_type=video & user_state=core": <cell>, ...
+          },
+          "calibration_methods": { # the same eval rows under each calibration method
+            "ours" | "platt" | "isotonic": <calibration> + {
+              "worst_cell": {"cell": str, "calibration_ratio": float, "positives": int} | null
+            }                      # worst segment or intersection cell, >= 100 positives
           }
         },
         ...
@@ -54,22 +62,20 @@ positives, anything on zero rows) is null. Segment values are strings, sorted.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
-import uuid
 from typing import Any, Optional
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from trainer import metrics
 from transform import atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+WORST_CELL_MIN_POSITIVES = 100
 RELIABILITY_BINS = 20
 REPORT_FILENAME = "report.json"
-_PLOT_COLUMNS = 3
 
 
 @dataclasses.dataclass
@@ -82,10 +88,12 @@ class EvalColumns:
     in_segment: dict[str, np.ndarray]  # task name -> bool, rows on which the task is defined
     truth: dict[str, np.ndarray]  # task name -> true probability (simulated data only); may be empty
     segments: dict[str, np.ndarray]  # report segment name -> str value per row
+    baselines: dict[str, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
+    # other calibration methods fitted on the same calibration split: method -> task -> probability
 
 
 @dataclasses.dataclass
-class _TaskRows:
+class TaskRows:
     """One task's columns restricted to the rows where the task is defined."""
 
     labels: np.ndarray
@@ -93,14 +101,16 @@ class _TaskRows:
     calibrated: np.ndarray
     truth: Optional[np.ndarray]
     segments: dict[str, np.ndarray]
+    baselines: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
-    def subset(self, rows: np.ndarray) -> "_TaskRows":
-        return _TaskRows(
+    def subset(self, rows: np.ndarray) -> "TaskRows":
+        return TaskRows(
             labels=self.labels[rows],
             raw=self.raw[rows],
             calibrated=self.calibrated[rows],
             truth=None if self.truth is None else self.truth[rows],
             segments={name: values[rows] for name, values in self.segments.items()},
+            baselines={name: values[rows] for name, values in self.baselines.items()},
         )
 
 
@@ -111,7 +121,7 @@ def build_report(spec, columns: EvalColumns, split: str = "eval") -> dict:
         "spec": spec.name,
         "split": split,
         "rows": _row_count(spec, columns),
-        "tasks": {task.name: _task_report(spec, _task_rows(spec, columns, task)) for task in spec.tasks},
+        "tasks": {task.name: _task_report(spec, task_rows(spec, columns, task)) for task in spec.tasks},
     }
     return _json_safe(report)
 
@@ -124,7 +134,7 @@ def write_report(report: dict, out_dir: str) -> str:
 
 
 def format_table(report: dict) -> str:
-    """The report as a fixed-width table: one line per task, then one per segment value."""
+    """The report as fixed-width tables: per task and segment value, then per calibration method."""
     lines = [
         f"spec {report['spec']}, split {report['split']}, {report['rows']} rows",
         _table_header(),
@@ -134,28 +144,17 @@ def format_table(report: dict) -> str:
         for segment_name, cells in task_report["by_segment"].items():
             for value, cell in cells.items():
                 lines.append(_table_row(f"  {segment_name}={value}", cell))
+    lines += ["", f"{'calibration method':<{_TABLE_LABEL_WIDTH}}{'logloss':>9}{'calib':>8}{'ece':>8}  worst cell"]
+    for task_name, task_report in report["tasks"].items():
+        for method, figures in task_report.get("calibration_methods", {}).items():
+            worst = figures["worst_cell"]
+            worst_text = "-" if worst is None else f"{worst['cell']}: {_format_number(worst['calibration_ratio'], '.3f')}"
+            lines.append(
+                f"{f'{task_name} / {method}':<{_TABLE_LABEL_WIDTH}}{_format_number(figures['log_loss'], '.4f'):>9}"
+                f"{_format_number(figures['calibration_ratio'], '.3f'):>8}{_format_number(figures['ece'], '.4f'):>8}"
+                f"  {worst_text}"
+            )
     return "\n".join(lines)
-
-
-def plot_reliability(spec, columns: EvalColumns, path: str, num_bins: int = RELIABILITY_BINS) -> str:
-    """Writes one PNG with a reliability curve per task, before and after calibration.
-
-    Bins are equal-mass, as in the ECE. Axes are log-log when every plotted rate is
-    positive (rates are often under 1%), linear otherwise, zoomed to the data. Written
-    atomically; returns `path`.
-    """
-    _row_count(spec, columns)
-    num_rows = math.ceil(len(spec.tasks) / _PLOT_COLUMNS)
-    num_cols = min(len(spec.tasks), _PLOT_COLUMNS)
-    figure = Figure(figsize=(4.5 * num_cols, 4.0 * num_rows), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(num_rows, num_cols, squeeze=False).ravel()
-    for task, axis in zip(spec.tasks, axes):
-        _plot_task(axis, task.name, _task_rows(spec, columns, task), num_bins)
-    for axis in axes[len(spec.tasks):]:
-        axis.set_visible(False)
-    _save_atomically(figure, path)
-    return path
 
 
 def _row_count(spec, columns: EvalColumns) -> int:
@@ -178,16 +177,21 @@ def _row_count(spec, columns: EvalColumns) -> int:
     return next(iter(lengths.values()), 0)
 
 
-def _task_rows(spec, columns: EvalColumns, task) -> _TaskRows:
+def task_rows(spec, columns: EvalColumns, task) -> TaskRows:
     """The task's columns on the rows where it is defined."""
     in_segment = np.asarray(columns.in_segment[task.name], dtype=bool)
     truth = columns.truth.get(task.name)
-    all_rows = _TaskRows(
+    all_rows = TaskRows(
         labels=np.asarray(columns.labels[task.name], dtype=np.float64),
         raw=np.asarray(columns.raw[task.name], dtype=np.float64),
         calibrated=np.asarray(columns.calibrated[task.name], dtype=np.float64),
         truth=None if truth is None else np.asarray(truth, dtype=np.float64),
         segments={name: as_strings(columns.segments[name]) for name in spec.report_segments},
+        baselines={
+            method: np.asarray(probs[task.name], dtype=np.float64)
+            for method, probs in columns.baselines.items()
+            if task.name in probs
+        },
     )
     return all_rows.subset(in_segment)
 
@@ -200,17 +204,61 @@ def as_strings(values) -> np.ndarray:
     return values.astype(str)
 
 
-def _task_report(spec, rows: _TaskRows) -> dict:
+def _task_report(spec, rows: TaskRows) -> dict:
     by_segment = {}
     for segment_name in spec.report_segments:
         values = rows.segments[segment_name]
         by_segment[segment_name] = {
             str(value): _cell(rows.subset(values == value)) for value in np.unique(values)
         }
-    return {"overall": _cell(rows), "by_segment": by_segment}
+    cells = segment_cells(spec, rows)
+    by_intersection = {name: _cell(rows.subset(mask)) for name, mask in cells.items() if " & " in name}
+    methods = {"ours": rows.calibrated, **rows.baselines}
+    return {
+        "overall": _cell(rows),
+        "by_segment": by_segment,
+        "by_intersection": by_intersection,
+        "calibration_methods": {
+            method: {**_calibration(rows.labels, probs), "worst_cell": _worst_cell(rows.labels, probs, cells)}
+            for method, probs in methods.items()
+        },
+    }
 
 
-def _cell(rows: _TaskRows) -> dict:
+def segment_cells(spec, rows: TaskRows) -> dict[str, np.ndarray]:
+    """Row masks of every value of each report segment and of every intersection of segments.
+
+    Names read "pin_type=video" and "pin_type=video & user_state=core".
+    """
+    cells = {}
+    for size in range(1, len(spec.report_segments) + 1):
+        for combination in itertools.combinations(spec.report_segments, size):
+            keys = np.array([" & ".join(parts) for parts in zip(
+                *[np.char.add(f"{name}=", rows.segments[name]) for name in combination]
+            )]) if rows.labels.size else np.array([], dtype=str)
+            for key in np.unique(keys):
+                cells[str(key)] = keys == key
+    return cells
+
+
+def _worst_cell(labels: np.ndarray, probs: np.ndarray, cells: dict[str, np.ndarray]) -> Optional[dict]:
+    """The segment or intersection cell whose calibration ratio is furthest from 1 (by |log|).
+
+    Only cells with at least WORST_CELL_MIN_POSITIVES positives count: below that the ratio
+    is mostly sampling noise.
+    """
+    worst = None
+    for name, mask in cells.items():
+        positives = int(labels[mask].sum())
+        if positives < WORST_CELL_MIN_POSITIVES:
+            continue
+        ratio = metrics.calibration_ratio(labels[mask], probs[mask])
+        if worst is None or abs(math.log(ratio)) > abs(math.log(worst["calibration_ratio"])):
+            worst = {"cell": name, "calibration_ratio": ratio, "positives": positives}
+    return worst
+
+
+def _cell(rows: TaskRows) -> dict:
     """Ranking and calibration metrics on one set of rows (see <cell> in the schema)."""
     has_truth = rows.truth is not None
     return {
@@ -299,51 +347,3 @@ def _format_number(value: Any, format_spec: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return format(value, format_spec)
-
-
-def _plot_task(axis, task_name: str, rows: _TaskRows, num_bins: int) -> None:
-    """Reliability curves of one task (before and after calibration) on `axis`."""
-    if rows.labels.size == 0:
-        axis.set_title(f"{task_name}: no rows")
-        return
-    plotted = []
-    for name, probs, style in (("before", rows.raw, "o--"), ("after", rows.calibrated, "s-")):
-        mean_probs, mean_labels, _ = metrics.reliability_curve(rows.labels, probs, num_bins)
-        axis.plot(mean_probs, mean_labels, style, markersize=4, label=name)
-        plotted.extend([mean_probs, mean_labels])
-    low, high = _zoom_range(np.concatenate(plotted), axis)
-    axis.plot([low, high], [low, high], color="grey", linewidth=1, label="perfect")
-    axis.set_xlim(low, high)
-    axis.set_ylim(low, high)
-    ece_before = metrics.expected_calibration_error(rows.labels, rows.raw, num_bins)
-    ece_after = metrics.expected_calibration_error(rows.labels, rows.calibrated, num_bins)
-    axis.set_title(f"{task_name}\nECE {ece_before:.4f} before, {ece_after:.4f} after", fontsize=10)
-    axis.set_xlabel("mean predicted probability")
-    axis.set_ylabel("observed rate")
-    axis.legend(fontsize=8)
-
-
-def _zoom_range(rates: np.ndarray, axis) -> tuple[float, float]:
-    """Axis limits around `rates`; switches `axis` to log-log when every rate is positive."""
-    low, high = float(rates.min()), float(rates.max())
-    if low > 0:
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        return low / 1.5, min(high * 1.5, 1.0)
-    margin = max(0.05 * (high - low), 1e-4)
-    return max(low - margin, 0.0), min(high + margin, 1.0)
-
-
-def _save_atomically(figure: Figure, path: str) -> None:
-    """Saves beside `path` under a temporary name with the same extension, then renames."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    stem, extension = os.path.splitext(os.path.basename(path))
-    tmp_path = os.path.join(directory, f".{stem}.tmp-{uuid.uuid4().hex[:8]}{extension}")
-    try:
-        figure.savefig(tmp_path, dpi=100)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise

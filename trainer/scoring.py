@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from trainer.calibration import Calibrator
+from trainer.calibration import CalibrationFit, Calibrator
 from trainer.model import feature_inputs
 from trainer.utility import Utility
 from transform.spec import Spec
@@ -17,10 +17,8 @@ from transform.spec import Spec
 UTILITY = "utility"
 
 
-def build_scoring_model(
-    spec: Spec, backbone: tf.keras.Model, calibrators: dict[str, tuple[float, float]]
-) -> tf.keras.Model:
-    """Wraps a trained backbone with fitted calibrators (task -> (slope, intercept)) and the utility."""
+def build_scoring_model(spec: Spec, backbone: tf.keras.Model, calibrators: dict[str, CalibrationFit]) -> tf.keras.Model:
+    """Wraps a trained backbone with fitted calibrators (task -> CalibrationFit) and the utility."""
     inputs = feature_inputs(spec)
     segment_inputs = {
         task.segment_key: tf.keras.Input(shape=(), name=task.segment_key, dtype=tf.float32)
@@ -30,8 +28,9 @@ def build_scoring_model(
     logits = backbone(inputs)
     probabilities = {}
     for task in spec.tasks:
-        slope, intercept = calibrators[task.name]
-        probability = Calibrator(slope, intercept, name=f"{task.name}_calibrator")(logits[task.name])
+        fitted = calibrators[task.name]
+        segment_ids = [inputs[name] for name in fitted.offsets]
+        probability = Calibrator(fitted, name=f"{task.name}_calibrator")([logits[task.name], *segment_ids])
         if task.segment is not None:
             probability = tf.keras.layers.Multiply(name=f"{task.name}_segment_mask")(
                 [probability, segment_inputs[task.segment_key]]

@@ -15,14 +15,13 @@ import sys
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer.calibration import fit_calibrators
+from trainer.calibration import CalibrationFit, fit_calibrators
 from trainer.hparams import HParams
-from trainer.input import transformed_dataset
+from trainer.input import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT, transformed_split
 from trainer.model import build_backbone
 from trainer.ranker import MultiTaskRanker, make_optimizer
 from trainer.scoring import build_scoring_model
 from transform.atomic import atomic_directory, write_json
-from transform.pipeline import transformed_pattern
 from transform.spec import Spec
 
 SCORING_MODEL = "scoring_model.keras"
@@ -38,7 +37,7 @@ class TrainResult:
 
     backbone: tf.keras.Model
     scoring_model: tf.keras.Model
-    calibrators: dict[str, tuple[float, float]]
+    calibrators: dict[str, CalibrationFit]
     history: dict[str, list[float]]
 
 
@@ -51,21 +50,35 @@ def vocabulary_sizes(spec: Spec, tft_output: tft.TFTransformOutput) -> dict[str,
     }
 
 
+def segment_value_names(spec: Spec, tft_output: tft.TFTransformOutput) -> dict[str, list[str]]:
+    """The learned vocabulary of each calibration segment feature, as text, by index."""
+    names = {name for task in spec.tasks for name in task.calibration_segments}
+    return {
+        name: [value.decode(errors="replace") for value in tft_output.vocabulary_by_name(name)] for name in names
+    }
+
+
 def train(spec: Spec, transform_dir: str, hparams: HParams, model_dir: str | None = None) -> TrainResult:
     """Trains on the `train` split, validates on `eval`, calibrates on `calibration`."""
     tft_output = tft.TFTransformOutput(transform_dir)
     backbone = build_backbone(spec, vocabulary_sizes(spec, tft_output), hparams)
-    ranker = MultiTaskRanker(spec, backbone)
-    ranker.compile(optimizer=make_optimizer(backbone, hparams))
+    ranker = MultiTaskRanker(spec, backbone, hparams.task_weighting)
+    ranker.compile(optimizer=make_optimizer(ranker, hparams))
     history = ranker.fit(
-        _split(transform_dir, tft_output, "train", hparams, shuffle=True),
+        _split(transform_dir, TRAIN_SPLIT, hparams, shuffle=True),
         epochs=hparams.epochs,
-        validation_data=_split(transform_dir, tft_output, "eval", hparams).take(hparams.validation_steps),
+        validation_data=_split(transform_dir, EVAL_SPLIT, hparams).take(hparams.validation_steps),
         verbose=1 if sys.stdout.isatty() else 2,
     )
     _LOG.info("train: backbone frozen; fitting calibrators on the calibration split")
     backbone.trainable = False
-    calibrators = fit_calibrators(backbone, _split(transform_dir, tft_output, "calibration", hparams), spec)
+    calibrators = fit_calibrators(
+        backbone,
+        _split(transform_dir, CALIBRATION_SPLIT, hparams),
+        spec,
+        segment_sizes=vocabulary_sizes(spec, tft_output),
+        value_names=segment_value_names(spec, tft_output),
+    )
     result = TrainResult(backbone, build_scoring_model(spec, backbone, calibrators), calibrators, history.history)
     if model_dir:
         save_trained(result, model_dir)
@@ -77,8 +90,7 @@ def save_trained(result: TrainResult, model_dir: str) -> None:
     with atomic_directory(model_dir) as tmp_dir:
         result.scoring_model.save(os.path.join(tmp_dir, SCORING_MODEL))
         result.backbone.save(os.path.join(tmp_dir, BACKBONE))
-        write_json({name: {"slope": a, "intercept": b} for name, (a, b) in result.calibrators.items()},
-                   os.path.join(tmp_dir, CALIBRATORS))
+        write_json({name: fit.to_dict() for name, fit in result.calibrators.items()}, os.path.join(tmp_dir, CALIBRATORS))
         write_json({key: [float(v) for v in values] for key, values in result.history.items()},
                    os.path.join(tmp_dir, HISTORY))
 
@@ -86,7 +98,7 @@ def save_trained(result: TrainResult, model_dir: str) -> None:
 def load_trained(model_dir: str) -> TrainResult:
     """Reads back what `save_trained` wrote."""
     with open(os.path.join(model_dir, CALIBRATORS)) as handle:
-        calibrators = {name: (p["slope"], p["intercept"]) for name, p in json.load(handle).items()}
+        calibrators = {name: CalibrationFit.from_dict(fit) for name, fit in json.load(handle).items()}
     with open(os.path.join(model_dir, HISTORY)) as handle:
         history = json.load(handle)
     return TrainResult(
@@ -97,12 +109,8 @@ def load_trained(model_dir: str) -> TrainResult:
     )
 
 
-def _split(transform_dir: str, tft_output, split: str, hparams: HParams, shuffle: bool = False) -> tf.data.Dataset:
-    return transformed_dataset(
-        transformed_pattern(transform_dir, split),
-        tft_output.transformed_feature_spec(),
-        hparams.batch_size,
-        shuffle=shuffle,
-        shuffle_buffer=hparams.shuffle_buffer,
+def _split(transform_dir: str, split: str, hparams: HParams, shuffle: bool = False) -> tf.data.Dataset:
+    return transformed_split(
+        transform_dir, split, hparams.batch_size, shuffle=shuffle, shuffle_buffer=hparams.shuffle_buffer,
         seed=hparams.seed,
     )

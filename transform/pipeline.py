@@ -25,20 +25,31 @@ from tfx_bsl.public import tfxio
 from transform import schema as schema_lib
 from transform.atomic import atomic_directory
 from transform.preprocessing import make_preprocessing_fn
+from transform.source import OPTIONAL_SPLITS, REQUIRED_SPLITS
 from transform.spec import Spec
 
-TRAIN_SPLIT = "train"
+TRAIN_SPLIT, EVAL_SPLIT = "train", "eval"
 TRANSFORMED_DIR = "transformed"
 _LOG = logging.getLogger(__name__)
 
 
-def split_patterns(data_dir: str, splits: tuple[str, ...] = ("train", "eval", "calibration")) -> dict[str, str]:
+def split_patterns(data_dir: str, splits: tuple[str, ...] = REQUIRED_SPLITS) -> dict[str, str]:
     """File patterns of a data directory laid out as <data_dir>/<split>/*.tfrecord*."""
-    patterns = {split: os.path.join(data_dir, split, "*.tfrecord*") for split in splits}
+    patterns = {split: split_pattern(data_dir, split) for split in splits}
     for split, pattern in patterns.items():
         if not glob.glob(pattern):
             raise FileNotFoundError(f"split {split!r}: no files match {pattern}")
     return patterns
+
+
+def split_pattern(data_dir: str, split: str) -> str:
+    return os.path.join(data_dir, split, "*.tfrecord*")
+
+
+def report_split_patterns(data_dir: str) -> dict[str, str]:
+    """The splits a run reports on: eval, and test when the data directory has one."""
+    present = [split for split in OPTIONAL_SPLITS if glob.glob(split_pattern(data_dir, split))]
+    return split_patterns(data_dir, (EVAL_SPLIT, *present))
 
 
 def transformed_pattern(transform_dir: str, split: str) -> str:
@@ -78,7 +89,9 @@ def _build(pipeline, spec: Spec, raw_schema, patterns: dict[str, str], out_dir: 
         for split, pattern in patterns.items()
     }
     raw_data = {
-        split: pipeline | f"Read[{split}]" >> source.BeamSource() | f"Progress[{split}]" >> beam.ParDo(_LogProgress(split))
+        split: pipeline
+        | f"Read[{split}]" >> source.BeamSource()
+        | f"Progress[{split}]" >> beam.ParDo(LogProgress(f"transform: {split}"))
         for split, source in sources.items()
     }
     train_source = sources[TRAIN_SPLIT]
@@ -103,17 +116,17 @@ def _build(pipeline, spec: Spec, raw_schema, patterns: dict[str, str], out_dir: 
 
 
 
-class _LogProgress(beam.DoFn):
-    """Passes record batches through, logging the running row count of a split every 100k rows."""
+class LogProgress(beam.DoFn):
+    """Passes record batches through, logging the running row count every 100k rows."""
 
     EVERY = 100_000
 
-    def __init__(self, split: str):
-        self.split = split
+    def __init__(self, label: str):
+        self.label = label
         self.rows = 0
 
     def process(self, record_batch):
         before, self.rows = self.rows, self.rows + record_batch.num_rows
         if before // self.EVERY != self.rows // self.EVERY:
-            _LOG.info("transform: %s: %d rows read", self.split, self.rows)
+            _LOG.info("%s: %d rows read", self.label, self.rows)
         yield record_batch

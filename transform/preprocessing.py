@@ -6,10 +6,11 @@ Output per feature (same name as the raw column):
   serving time land there);
 - numeric: float32, non-finite values replaced by the default, clipped, log1p'd for
   `log_z`, then z-scored with training mean and variance.
-Output per task: `<task>__label` (float 0/1) and, for tasks defined on a segment only,
-`<task>__in_segment` (float 0/1), which masks the loss in training and the probability at
-serving. Missing values get the feature's declared default. Labels are optional: at serving
-time they are absent and tf.Transform prunes the outputs that depend on them.
+Output per task: `<task>__label` (float 0/1, from `binary_label`) and, for tasks defined on
+a segment only, `<task>__in_segment` (float 0/1), which masks the loss in training and the
+probability at serving. Missing values get the feature's declared default. Labels are
+optional: at serving time they are absent and tf.Transform prunes the outputs that depend on
+them.
 """
 from __future__ import annotations
 
@@ -31,8 +32,7 @@ def make_preprocessing_fn(spec: Spec) -> Callable[[dict], dict]:
             outputs[feature.name] = _transform_feature(feature, dense)
         for task in spec.tasks:
             if task.label in inputs:
-                label = densify(inputs[task.label], 0)
-                outputs[task.label_key] = tf.cast(label > 0, tf.float32)
+                outputs[task.label_key] = tf.cast(binary_label(task, inputs[task.label]), tf.float32)
             if task.segment is not None:
                 outputs[task.segment_key] = segment_indicator(task, inputs, spec)
         return outputs
@@ -54,13 +54,45 @@ def densify(values, default) -> tf.Tensor:
     return values
 
 
+def binary_label(task: Task, raw) -> tf.Tensor:
+    """[batch] int64 0/1 from a task's raw label column (sparse, ragged or dense).
+
+    The one label mapping (preprocessing_fn, the evaluation and ingest's counts all call it):
+    1 where the value is one of `task.positive_values` (int64 labels compared as text), or
+    else where it is greater than `task.threshold` (0 when not given: a 0/1 label stays as it
+    is); a missing label is 0.
+    """
+    if isinstance(raw, tf.RaggedTensor):
+        raw = raw.to_sparse()
+    if isinstance(raw, tf.SparseTensor):
+        positive = tf.SparseTensor(raw.indices, _is_positive(task, raw.values), raw.dense_shape)
+    else:
+        positive = _is_positive(task, raw)
+    return tf.cast(densify(positive, False), tf.int64)
+
+
+def task_labels(spec: Spec, raw_columns: dict) -> dict[str, tf.Tensor]:
+    """Task name -> [batch] int64 0/1 label, from parsed raw label columns."""
+    return {task.name: binary_label(task, raw_columns[task.label]) for task in spec.tasks}
+
+
 def segment_indicator(task: Task, inputs: dict, spec: Spec) -> tf.Tensor:
     """1.0 where the raw segment feature takes one of the task's segment values."""
     feature = spec.feature(task.segment.feature)
     raw = densify(inputs[feature.name], feature.missing_value)
-    as_text = raw if raw.dtype == tf.string else tf.strings.as_string(raw)
-    matches = [tf.equal(as_text, value) for value in task.segment.values]
-    return tf.cast(tf.reduce_any(tf.stack(matches, axis=0), axis=0), tf.float32)
+    return tf.cast(_is_one_of(raw, task.segment.values), tf.float32)
+
+
+def _is_positive(task: Task, values: tf.Tensor) -> tf.Tensor:
+    if task.positive_values is not None:
+        return _is_one_of(values, task.positive_values)
+    return tf.cast(values, tf.float64) > float(task.threshold or 0.0)
+
+
+def _is_one_of(values: tf.Tensor, texts: tuple[str, ...]) -> tf.Tensor:
+    """Elementwise: the value, as text, is one of `texts`."""
+    as_text = values if values.dtype == tf.string else tf.strings.as_string(values)
+    return tf.reduce_any(tf.equal(as_text[..., tf.newaxis], tf.constant(texts)), axis=-1)
 
 
 def _transform_feature(feature: Feature, dense: tf.Tensor) -> tf.Tensor:

@@ -1,12 +1,13 @@
 """Raw feature specs and tensorflow_metadata schemas derived from the Spec.
 
-Three views of the raw data, each a dict of `tf.io` parsing specs:
+Views of the raw data, each a dict of `tf.io` parsing specs:
 - serving: the model's features only (what a request carries);
+- labels: each task's raw label column, of its declared `label_dtype`;
 - transform: features and labels (what preprocessing_fn reads);
-- evaluation: labels, true probabilities, report segments and the group key (what the
-  report reads beside the model's predictions).
-Every feature is optional (VarLen) so that a missing value gets the declared default
-instead of failing the parse.
+- evaluation: true probabilities, report segments and the group key (what the report reads
+  beside the model's predictions and the labels).
+Features and labels are optional (VarLen) so that a missing value gets the declared default
+(a missing label is 0) instead of failing the parse.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from tensorflow_transform.tf_metadata import schema_utils
 from transform.spec import Spec
 
 TF_DTYPES = {"int64": tf.int64, "float": tf.float32, "string": tf.string}
-LABEL_DTYPE = tf.int64
 
 
 def serving_feature_spec(spec: Spec) -> dict[str, tf.io.VarLenFeature]:
@@ -28,19 +28,20 @@ def serving_feature_spec(spec: Spec) -> dict[str, tf.io.VarLenFeature]:
     return {feature.name: tf.io.VarLenFeature(TF_DTYPES[feature.dtype]) for feature in spec.features}
 
 
+def label_feature_spec(spec: Spec) -> dict[str, tf.io.VarLenFeature]:
+    """Parsing spec of the raw label columns, for `transform.preprocessing.binary_label`."""
+    return {task.label: tf.io.VarLenFeature(TF_DTYPES[task.label_dtype]) for task in spec.tasks}
+
+
 def transform_feature_spec(spec: Spec) -> dict[str, tf.io.VarLenFeature]:
     """Parsing spec of everything preprocessing_fn reads: features and labels."""
-    feature_spec = serving_feature_spec(spec)
-    for task in spec.tasks:
-        feature_spec[task.label] = tf.io.VarLenFeature(LABEL_DTYPE)
-    return feature_spec
+    return {**serving_feature_spec(spec), **label_feature_spec(spec)}
 
 
 def evaluation_feature_spec(spec: Spec) -> dict[str, tf.io.FixedLenFeature]:
-    """Parsing spec of the columns the report reads beside the model's predictions."""
+    """Parsing spec of the columns the report reads beside the predictions and the labels."""
     feature_spec = {}
     for task in spec.tasks:
-        feature_spec[task.label] = tf.io.FixedLenFeature([], LABEL_DTYPE, default_value=0)
         if task.truth:
             feature_spec[task.truth] = tf.io.FixedLenFeature([], tf.float32, default_value=-1.0)
     for name in _segment_features(spec):

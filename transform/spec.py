@@ -13,15 +13,14 @@ from typing import Any, Optional
 
 import yaml
 
+from transform.declaration import SpecError, construct, non_empty_list, string_tuple
+from transform.source import InputConfig, Splits, check_source, data_root, input_from_dict, splits_from_dict
+
 FEATURE_KINDS = ("id", "categorical", "numeric")
 DTYPES = ("int64", "float", "string")
 NUMERIC_SCALES = ("z", "log_z")
 PACKAGED_SPECS = os.path.join(os.path.dirname(__file__), "specs")
-
-
-class SpecError(ValueError):
-    """A spec file that cannot be used; the message names the file and the field."""
-
+LABEL_DTYPES = ("int64", "float", "string")
 
 @dataclasses.dataclass(frozen=True)
 class Feature:
@@ -76,7 +75,11 @@ class Task:
 
     Attributes:
       name: task name; the serving output and the report use it.
-      label: raw column holding the 0/1 label.
+      label: raw column holding the label; `label_dtype` is its raw type.
+      positive_values: raw label values that mean 1 (string / int64 labels), e.g.
+        ["50000+."]; every other value, and a missing label, means 0.
+      threshold: a numeric label is 1 where it is greater than `threshold`. Without
+        `positive_values` or `threshold` the label must already be 0/1.
       loss_weight: weight of this head's loss in the training objective.
       utility_weight: default weight of the calibrated probability in the utility
         (negative for actions the feed should avoid, such as hide).
@@ -84,14 +87,23 @@ class Task:
         pins); elsewhere the loss is masked and the calibrated probability is 0.
       truth: optional raw column with the true probability (simulated data only), read by
         the evaluation and never by preprocessing.
+      calibration_segments: categorical features whose values get their own offset in this
+        head's calibrator (e.g. pin_type, user_state), so that calibration holds per segment
+        and not only on average.
+      calibration_segment_slopes: also fit a slope per segment value.
     """
 
     name: str
     label: str
     utility_weight: float
+    label_dtype: str = "int64"
+    positive_values: Optional[tuple[str, ...]] = None
+    threshold: Optional[float] = None
     loss_weight: float = 1.0
     segment: Optional[Segment] = None
     truth: Optional[str] = None
+    calibration_segments: tuple[str, ...] = ()
+    calibration_segment_slopes: bool = False
 
     @property
     def label_key(self) -> str:
@@ -114,6 +126,8 @@ class Spec:
       tasks: predicted actions with their default utility weights.
       report_segments: raw feature names the report slices metrics by (e.g. pin_type).
       group_key: optional raw column naming the feed request a row belongs to.
+      input: where the raw rows come from and how to read them (`transform/source.py`).
+      splits: which split each input row joins; required unless the input is the simulator.
     """
 
     name: str
@@ -121,6 +135,8 @@ class Spec:
     tasks: tuple[Task, ...]
     report_segments: tuple[str, ...] = ()
     group_key: Optional[str] = None
+    input: Optional[InputConfig] = None
+    splits: Optional[Splits] = None
 
     def feature(self, name: str) -> Feature:
         for feature in self.features:
@@ -137,19 +153,26 @@ class Spec:
         return {task.name: task.utility_weight for task in self.tasks}
 
 
-def load_spec(path: str) -> Spec:
-    """Reads a spec from a YAML or JSON file and validates it."""
+def load_spec(path: str, data_root_dir: Optional[str] = None) -> Spec:
+    """Reads a spec from a YAML or JSON file, or a packaged one by name, and validates it.
+
+    Relative input paths resolve against `data_root_dir`, else $FEEDRANK_DATA_ROOT, else the
+    spec file's directory.
+    """
+    packaged = os.path.join(PACKAGED_SPECS, f"{path}.yaml")
+    if not os.path.exists(path) and os.path.sep not in path and os.path.exists(packaged):
+        path = packaged
     try:
         with open(path) as handle:
             raw = json.load(handle) if path.endswith(".json") else yaml.safe_load(handle)
     except (OSError, ValueError, yaml.YAMLError) as error:
         raise SpecError(f"{path}: cannot read spec: {error}") from error
-    return spec_from_dict(raw, source=path)
+    return spec_from_dict(raw, source=path, root=data_root(path, data_root_dir))
 
 
-def packaged_spec(name: str = "homefeed") -> Spec:
+def packaged_spec(name: str = "homefeed", data_root_dir: Optional[str] = None) -> Spec:
     """A spec shipped with the package, by name (`homefeed` is the simulator's)."""
-    return load_spec(os.path.join(PACKAGED_SPECS, f"{name}.yaml"))
+    return load_spec(os.path.join(PACKAGED_SPECS, f"{name}.yaml"), data_root_dir)
 
 
 def spec_to_dict(spec: Spec) -> dict[str, Any]:
@@ -157,48 +180,36 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     return dataclasses.asdict(spec)
 
 
-def spec_from_dict(raw: Any, source: str = "<dict>") -> Spec:
-    """Builds and validates a Spec from plain data; errors name `source` and the field."""
+def spec_from_dict(raw: Any, source: str = "<dict>", root: Optional[str] = None) -> Spec:
+    """Builds and validates a Spec from plain data; errors name `source` and the field.
+
+    Relative paths in `input` and `splits` resolve against `root` (kept as given when None).
+    """
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: a spec is a mapping with keys name, features, tasks")
     features = tuple(
-        _feature(item, f"{source}: features[{i}]") for i, item in enumerate(_list(raw, "features", source))
+        _feature(item, f"{source}: features[{i}]") for i, item in enumerate(non_empty_list(raw, "features", source))
     )
-    tasks = tuple(_task(item, f"{source}: tasks[{i}]") for i, item in enumerate(_list(raw, "tasks", source)))
+    tasks = tuple(
+        _task(item, f"{source}: tasks[{i}]") for i, item in enumerate(non_empty_list(raw, "tasks", source))
+    )
     spec = Spec(
         name=str(raw.get("name", os.path.splitext(os.path.basename(source))[0])),
         features=features,
         tasks=tasks,
         report_segments=tuple(raw.get("report_segments", ())),
         group_key=raw.get("group_key"),
+        input=None if raw.get("input") is None else input_from_dict(raw["input"], f"{source}: input", root),
+        splits=None if raw.get("splits") is None else splits_from_dict(raw["splits"], f"{source}: splits", root),
     )
+    check_source(spec.input, spec.splits, source)
     _check_references(spec, source)
     return spec
 
 
-def _list(raw: dict, key: str, source: str) -> list:
-    value = raw.get(key)
-    if not isinstance(value, list) or not value:
-        raise SpecError(f"{source}: {key!r} must be a non-empty list")
-    return value
-
-
-def _construct(cls, item: Any, where: str, **overrides):
-    if not isinstance(item, dict):
-        raise SpecError(f"{where}: expected a mapping, got {item!r}")
-    known = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(item) - known)
-    if unknown:
-        raise SpecError(f"{where}: unknown field(s) {unknown}; expected some of {sorted(known)}")
-    try:
-        return cls(**{**item, **overrides})
-    except TypeError as error:
-        raise SpecError(f"{where}: {error}") from error
-
-
 def _feature(item: Any, where: str) -> Feature:
     clip = item.get("clip") if isinstance(item, dict) else None
-    feature = _construct(Feature, item, where, **({"clip": tuple(clip)} if clip is not None else {}))
+    feature = construct(Feature, item, where, **({"clip": tuple(clip)} if clip is not None else {}))
     if feature.kind not in FEATURE_KINDS:
         raise SpecError(f"{where} ({feature.name}): kind {feature.kind!r} is not one of {FEATURE_KINDS}")
     if feature.dtype not in DTYPES:
@@ -220,11 +231,39 @@ def _task(item: Any, where: str) -> Task:
     overrides = {}
     if segment is not None:
         segment_item = dict(segment, values=tuple(str(v) for v in segment.get("values", ())))
-        overrides["segment"] = _construct(Segment, segment_item, f"{where}.segment")
-    task = _construct(Task, item, where, **overrides)
+        overrides["segment"] = construct(Segment, segment_item, f"{where}.segment")
+    if isinstance(item, dict) and "calibration_segments" in item:
+        overrides["calibration_segments"] = tuple(item["calibration_segments"] or ())
+    if isinstance(item, dict) and item.get("positive_values") is not None:
+        overrides["positive_values"] = string_tuple(item["positive_values"], f"{where}.positive_values")
+    task = construct(Task, item, where, **overrides)
     if task.segment is not None and not task.segment.values:
         raise SpecError(f"{where} ({task.name}): segment.values must list at least one value")
+    _check_label_mapping(task, f"{where} ({task.name})")
     return task
+
+
+def _check_label_mapping(task: Task, where: str) -> None:
+    """positive_values for string (or int64) labels, threshold for numeric ones, never both."""
+    if task.label_dtype not in LABEL_DTYPES:
+        raise SpecError(f"{where}: label_dtype {task.label_dtype!r} is not one of {LABEL_DTYPES}")
+    if task.positive_values is not None and task.threshold is not None:
+        raise SpecError(f"{where}: give positive_values or threshold, not both")
+    if task.label_dtype == "string" and not task.positive_values:
+        raise SpecError(f"{where}: a string label needs positive_values (the values that mean 1)")
+    if task.positive_values is not None:
+        if task.label_dtype == "float":
+            raise SpecError(f"{where}: positive_values needs a string or int64 label; use threshold for float")
+        if not task.positive_values:
+            raise SpecError(f"{where}: positive_values must list at least one value")
+        if task.label_dtype == "int64" and not all(value.lstrip("-").isdigit() for value in task.positive_values):
+            raise SpecError(
+                f"{where}: positive_values {list(task.positive_values)} are not all integers (label_dtype int64)"
+            )
+    if task.threshold is not None and (
+        task.label_dtype == "string" or isinstance(task.threshold, bool) or not isinstance(task.threshold, (int, float))
+    ):
+        raise SpecError(f"{where}: threshold must be a number, on an int64 or float label")
 
 
 def _check_references(spec: Spec, source: str) -> None:
@@ -236,11 +275,22 @@ def _check_references(spec: Spec, source: str) -> None:
     duplicates = sorted({name for name in task_names if task_names.count(name) > 1})
     if duplicates:
         raise SpecError(f"{source}: tasks declared twice: {duplicates}")
+    label_dtypes: dict[str, str] = {}
     for task in spec.tasks:
         if task.label in names:
             raise SpecError(f"{source}: task {task.name!r} uses feature column {task.label!r} as its label")
+        if label_dtypes.setdefault(task.label, task.label_dtype) != task.label_dtype:
+            raise SpecError(f"{source}: tasks read label column {task.label!r} with different label_dtype values")
         if task.segment is not None and task.segment.feature not in names:
             raise SpecError(f"{source}: task {task.name!r} segment feature {task.segment.feature!r} is not a feature")
+    categorical = {feature.name for feature in spec.features if feature.is_categorical}
+    for task in spec.tasks:
+        for name in task.calibration_segments:
+            if name not in categorical:
+                raise SpecError(
+                    f"{source}: task {task.name!r} calibration_segments names {name!r}, "
+                    f"which is not an id or categorical feature"
+                )
     for segment in spec.report_segments:
         if segment not in names:
             raise SpecError(f"{source}: report_segments names {segment!r}, which is not a feature")

@@ -1,0 +1,1 @@
+"""Serializable Keras layers of the multi-task architectures, one per file."""
