@@ -10,6 +10,7 @@
     feedrank evaluate --transform DIR --model-dir DIR --data DIR --output DIR
     feedrank export --transform DIR --model-dir DIR --data DIR --export-dir DIR
     feedrank reweight --export-dir DIR --weight save=10 [--weight hide=-40 ...] [--version V]
+    feedrank recalibrate --export-dir DIR --calibration-data 'fresh/*.tfrecord' [--version V]
     feedrank add-objective --transform DIR --data DIR --candidate TASK --output DIR [--seeds 3]
     feedrank compare --transform DIR --data DIR --output DIR [--seeds 3] [--architectures mmoe ple]
 
@@ -28,7 +29,9 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from serving import end_to_end  # noqa: E402
+from serving.recalibrate import recalibrate  # noqa: E402
 from serving.reweight import parse_weights, reweight  # noqa: E402
+from serving.versions import source_version_dir  # noqa: E402
 from trainer.add_objective import add_objective_report, write_add_objective  # noqa: E402
 from trainer.comparison import compare_models, write_comparison  # noqa: E402
 from trainer.hparams import ARCHITECTURES, HParams, hparams_from_dict, load_hparams  # noqa: E402
@@ -71,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         ("evaluate", _evaluate, (_add_transform, _add_model_dir, _add_data, _add_output)),
         ("export", _export, (_add_transform, _add_model_dir, _add_data, _add_export_dir)),
         ("reweight", _reweight, (_add_export_dir, _add_reweight)),
+        ("recalibrate", _recalibrate, (_add_export_dir, _add_recalibrate)),
         ("add-objective", _add_objective, (_add_transform, _add_data, _add_output, _add_hparams, _add_seeds,
                                            _add_candidate)),
         ("compare", _compare, (_add_transform, _add_data, _add_output, _add_hparams, _add_seeds, _add_comparison)),
@@ -94,6 +98,7 @@ _HELP = {
     "evaluate": "score the eval (and test) split through the transform graph; write the reports",
     "export": "write a versioned SavedModel for TF Serving, with warmup requests",
     "reweight": "write a new export version with new default utility weights (no retraining)",
+    "recalibrate": "write a new export version with calibrators refitted on fresh labelled rows",
     "add-objective": "train with and without a candidate task over seeds; report its effect on the other tasks",
     "compare": "single-task, pinnability and multi-task architectures over seeds: AUC, time, feed quality",
 }
@@ -139,6 +144,12 @@ def _add_comparison(command):
 def _add_reweight(command):
     command.add_argument("--weight", action="append", required=True, metavar="TASK=VALUE",
                          help="new default utility weight of a task (repeat per task; others keep theirs)")
+    command.add_argument("--version", type=int, help="version to derive from (default: the newest)")
+
+
+def _add_recalibrate(command):
+    command.add_argument("--calibration-data", required=True,
+                         help="file pattern of raw tf.Example TFRecords with labels, not downsampled")
     command.add_argument("--version", type=int, help="version to derive from (default: the newest)")
 
 
@@ -228,6 +239,11 @@ def _compare(args):
 
 def _reweight(args):
     print(reweight(args.export_dir, parse_weights(args.weight), args.version))
+
+
+def _recalibrate(args):
+    source_dir = source_version_dir(args.export_dir, args.version)
+    print(recalibrate(_spec(args), source_dir, args.calibration_data))
 
 
 def _configure_logging():

@@ -12,10 +12,9 @@ their current weight.
 from __future__ import annotations
 
 import math
-import os
 
 from serving.model_card import TASK_WEIGHTS, read_card
-from serving.versions import derive_version, latest_version_dir
+from serving.versions import derive_version, source_version_dir
 from trainer.scoring import UTILITY
 
 
@@ -27,10 +26,7 @@ def reweight(export_dir: str, weights: dict[str, float], source_version: int | N
       weights: task name -> new default utility weight; unnamed tasks keep theirs.
       source_version: the version to start from (default: the newest).
     """
-    if source_version is None:
-        source_dir = latest_version_dir(export_dir)
-    else:
-        source_dir = os.path.join(export_dir, str(source_version))
+    source_dir = source_version_dir(export_dir, source_version)
     current = read_card(source_dir)["utility_weights"]
     order = current["order"]
     unknown = sorted(set(weights) - set(order))

@@ -47,6 +47,16 @@ def latest_version_dir(export_dir: str) -> str:
     return os.path.join(export_dir, str(versions[-1]))
 
 
+def source_version_dir(export_dir: str, version: int | None = None) -> str:
+    """The directory of `version` under `export_dir`, or of the newest version when None."""
+    if version is None:
+        return latest_version_dir(export_dir)
+    version_dir = os.path.join(export_dir, str(version))
+    if not os.path.isdir(version_dir):
+        raise FileNotFoundError(f"{export_dir}: no version {version}; it has {list_versions(export_dir)}")
+    return version_dir
+
+
 def derive_version(source_dir: str, updates: dict[str, np.ndarray], reason: str) -> str:
     """Writes `<export_dir>/<next version>/`: `source_dir` with some variables set to new values.
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from serving import cli
 from serving.recalibrate import recalibrate
 from serving.versions import derive_version, list_versions
 from transform.spec import packaged_spec
@@ -68,3 +69,11 @@ def test_calibration_rows_without_labels_are_refused(run, tmp_path):
         writer.write(example.SerializeToString())
     with pytest.raises(ValueError, match=r"unlabeled.tfrecord: calibration rows lack label column\(s\) \['save'\]"):
         recalibrate(SPEC, run["version_dir"], path)
+
+
+def test_cli_recalibrates_the_newest_version(run):
+    export_dir = os.path.dirname(run["version_dir"])
+    before = list_versions(export_dir)
+    assert cli.main(["recalibrate", "--export-dir", export_dir, "--calibration-data", run["calibration"]]) == 0
+    after = list_versions(export_dir)
+    assert after[:-1] == before and after[-1] > before[-1]
