@@ -13,7 +13,6 @@ Platt and isotonic on the same eval rows, and the worst intersection cell.
 import argparse
 import dataclasses
 import json
-import logging
 import os
 
 from serving.end_to_end import run_end_to_end
@@ -21,6 +20,7 @@ from trainer.hparams import HParams
 from transform.atomic import write_json
 from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
+from transform.logs import configure_logging
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "calibration.json")
 MIN_CELL_POSITIVES = 500
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="runs/bench-calibration")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging()
     results = {"command": "python bench/calibration.py", "min_cell_positives": MIN_CELL_POSITIVES, "runs": {}}
     for name, negative_rate in RUNS.items():
         config = SimulatorConfig(eval_rows=1_000_000, calibration_rows=1_000_000, train_negative_rate=negative_rate)

@@ -31,6 +31,7 @@ from transform.pipeline import run_transform, split_patterns
 from transform.simulator import SimulatorConfig
 from transform.source import DATA_ROOT_ENV
 from transform.spec import packaged_spec
+from transform.logs import configure_logging
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results", "compare_architectures.json")
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--census-data-root", default=os.path.normpath(CENSUS_ROOT))
     parser.add_argument("--reuse-data", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging()
     seeds = list(range(args.seeds))
     simulator_config = SimulatorConfig(train_rows=args.simulator_train_rows)
     census = compare_dataset(

@@ -9,7 +9,6 @@ before and after calibration.
 """
 import argparse
 import json
-import logging
 import os
 import platform
 import time
@@ -19,6 +18,7 @@ from trainer.hparams import HParams
 from transform.atomic import write_json
 from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
+from transform.logs import configure_logging
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "end_to_end.json")
 
@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="runs/bench")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging()
     config, hparams = SimulatorConfig(), HParams()
     start = time.perf_counter()
     result = run_end_to_end(packaged_spec(), args.output, config, hparams)

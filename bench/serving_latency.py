@@ -34,6 +34,7 @@ from trainer.train import load_trained
 from transform.atomic import write_json
 from transform.pipeline import split_patterns
 from transform.spec import packaged_spec
+from transform.logs import configure_logging
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "serving_latency.json")
 USER_FEATURES = ("user_id", "country", "user_state", "device", "hour")   # the rest describe the pin
@@ -87,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.requests < 1000:
         parser.error("--requests: p99 needs at least 1,000 requests")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging()
     spec = packaged_spec()
     transform_dir = os.path.join(args.run_dir, "transform")
     eval_pattern = split_patterns(os.path.join(args.run_dir, "data"))["eval"]

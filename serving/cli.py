@@ -22,7 +22,6 @@ simulator's) and `--data-root DIR`, against which the spec's relative input path
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
@@ -37,6 +36,7 @@ from trainer.comparison import compare_models, write_comparison  # noqa: E402
 from trainer.hparams import ARCHITECTURES, HParams, hparams_from_dict, load_hparams  # noqa: E402
 from trainer.train import load_trained, train  # noqa: E402
 from transform.ingest import ingest  # noqa: E402
+from transform.logs import configure_logging  # noqa: E402
 from transform.input_reader import InputError  # noqa: E402
 from transform.pipeline import run_transform, split_patterns  # noqa: E402
 from transform.schema_inference import column_dtypes  # noqa: E402
@@ -44,11 +44,8 @@ from transform.simulator import SimulatorConfig, simulate  # noqa: E402
 from transform.spec import SpecError, load_spec, packaged_spec  # noqa: E402
 from transform.validation import validate_input  # noqa: E402
 
-_QUIET_LOGGERS = ("apache_beam", "tensorflow", "absl", "tfx_bsl", "matplotlib")
-
-
 def main(argv: list[str] | None = None) -> int:
-    _configure_logging()
+    configure_logging()
     parser = _parser()
     args, beam_args = parser.parse_known_args(argv)
     if beam_args and args.command not in ("transform", "ingest", "run"):
@@ -244,12 +241,6 @@ def _reweight(args):
 def _recalibrate(args):
     source_dir = source_version_dir(args.export_dir, args.version)
     print(recalibrate(_spec(args), source_dir, args.calibration_data))
-
-
-def _configure_logging():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":
