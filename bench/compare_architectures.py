@@ -27,11 +27,11 @@ from serving.end_to_end import data_stage, package_version
 from trainer.comparison import compare_models, format_comparison, write_comparison
 from trainer.hparams import HParams
 from transform.atomic import write_json
+from transform.logs import configure_logging
 from transform.pipeline import run_transform, split_patterns
 from transform.simulator import SimulatorConfig
 from transform.source import DATA_ROOT_ENV
 from transform.spec import packaged_spec
-from transform.logs import configure_logging
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results", "compare_architectures.json")

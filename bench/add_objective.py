@@ -1,0 +1,58 @@
+"""The README's add-objective figures: adding video_watch under each architecture.
+
+    .venv/bin/python bench/add_objective.py [--work-dir runs/compare] [--candidate video_watch]
+        [--seeds 3] [--simulator-train-rows 1000000] [--epochs 2] [--reuse-data]
+
+On the simulator data of bench/compare_architectures.py (simulated and transformed here
+unless --reuse-data finds them in <work-dir>/simulator), runs
+`trainer.add_objective.add_objective_report` once per architecture with the default
+hyperparameters, prints each report's table and writes bench/results/add_objective.json
+(the data sizes and one report per architecture).
+"""
+import argparse
+import dataclasses
+import os
+import sys
+
+from compare_architectures import prepare
+from serving.end_to_end import package_version
+from trainer.add_objective import add_objective_report, format_add_objective
+from trainer.hparams import ARCHITECTURES, HParams
+from transform.atomic import write_json
+from transform.logs import configure_logging
+from transform.simulator import SimulatorConfig
+from transform.spec import packaged_spec
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "add_objective.json")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work-dir", default="runs/compare")
+    parser.add_argument("--candidate", default="video_watch")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--simulator-train-rows", type=int, default=1_000_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--reuse-data", action="store_true")
+    args = parser.parse_args()
+    configure_logging()
+    spec, config = packaged_spec("homefeed"), SimulatorConfig(train_rows=args.simulator_train_rows)
+    data_dir, transform_dir, rows = prepare(spec, os.path.join(args.work_dir, "simulator"), config, args.reuse_data)
+    reports = {}
+    for architecture in ARCHITECTURES:
+        hparams = HParams(epochs=args.epochs, architecture=architecture)
+        reports[architecture] = add_objective_report(spec, args.candidate, transform_dir, data_dir, hparams,
+                                                     list(range(args.seeds)))
+        print(format_add_objective(reports[architecture]) + "\n", flush=True)
+    write_json({
+        "command": "python bench/add_objective.py " + " ".join(sys.argv[1:]),
+        "package_version": package_version(),
+        "machine": {"cpus": os.cpu_count()},
+        "simulator_config": dataclasses.asdict(config),
+        "rows": rows,
+        "reports": reports,
+    }, RESULTS)
+
+
+if __name__ == "__main__":
+    main()
