@@ -26,7 +26,8 @@ import numpy as np
 from scipy import stats
 
 from trainer.hparams import HParams
-from trainer.input import EVAL_SPLIT, transformed_split
+from trainer.input import transformed_split
+from transform.pipeline import EVAL_SPLIT
 from trainer.model import shared_variables
 from trainer.seed_runs import format_spread, held_out_split, spread, train_and_score
 from trainer.sharing import gradient_cosines, mean_gate_weights

@@ -32,7 +32,8 @@ import tensorflow_recommenders as tfrs
 import tensorflow_transform as tft
 
 from trainer.hparams import HParams
-from trainer.input import EVAL_SPLIT, TRAIN_SPLIT, raw_record_dataset, transformed_split
+from trainer.input import raw_record_dataset, transformed_split
+from transform.pipeline import EVAL_SPLIT, TRAIN_SPLIT
 from trainer.model import build_backbone
 from trainer.predict import parse_raw, transform_raw
 from trainer.ranker import make_optimizer

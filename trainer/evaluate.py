@@ -14,7 +14,8 @@ import tensorflow_transform as tft
 
 from trainer.calibration import collect_logits, sigmoid
 from trainer.calibration_baselines import baseline_probabilities
-from trainer.input import CALIBRATION_SPLIT, raw_record_dataset, transformed_split
+from trainer.input import raw_record_dataset, transformed_split
+from transform.pipeline import CALIBRATION_SPLIT
 from trainer.predict import parse_raw, transform_raw
 from trainer.plots import plot_reliability, plot_task_reliability
 from trainer.report import EvalColumns, as_strings, build_report, format_table, write_report

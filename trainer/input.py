@@ -7,7 +7,6 @@ import tensorflow_transform as tft
 from transform.pipeline import transformed_pattern
 
 AUTOTUNE = tf.data.AUTOTUNE
-TRAIN_SPLIT, EVAL_SPLIT, CALIBRATION_SPLIT = "train", "eval", "calibration"
 
 
 def list_files(file_pattern: str) -> list[str]:

@@ -17,7 +17,8 @@ import tensorflow_transform as tft
 
 from trainer.calibration import CalibrationFit, fit_calibrators
 from trainer.hparams import HParams
-from trainer.input import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT, transformed_split
+from trainer.input import transformed_split
+from transform.pipeline import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT
 from trainer.model import build_backbone
 from trainer.ranker import MultiTaskRanker, make_optimizer
 from trainer.scoring import build_scoring_model

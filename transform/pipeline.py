@@ -28,7 +28,7 @@ from transform.preprocessing import make_preprocessing_fn
 from transform.source import OPTIONAL_SPLITS, REQUIRED_SPLITS
 from transform.spec import Spec
 
-TRAIN_SPLIT, EVAL_SPLIT = "train", "eval"
+TRAIN_SPLIT, EVAL_SPLIT, CALIBRATION_SPLIT = "train", "eval", "calibration"
 TRANSFORMED_DIR = "transformed"
 _LOG = logging.getLogger(__name__)
 
