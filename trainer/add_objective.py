@@ -27,11 +27,11 @@ from scipy import stats
 
 from trainer.hparams import HParams
 from trainer.input import transformed_split
-from transform.pipeline import EVAL_SPLIT
 from trainer.model import shared_variables
 from trainer.seed_runs import format_spread, held_out_split, spread, train_and_score
 from trainer.sharing import gradient_cosines, mean_gate_weights
 from transform.atomic import write_json, write_text
+from transform.pipeline import EVAL_SPLIT
 from transform.spec import Spec, SpecError
 
 MIN_SEEDS = 3

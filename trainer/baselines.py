@@ -33,11 +33,11 @@ import tensorflow_transform as tft
 
 from trainer.hparams import HParams
 from trainer.input import raw_record_dataset, transformed_split
-from transform.pipeline import EVAL_SPLIT, TRAIN_SPLIT
 from trainer.model import build_backbone
 from trainer.predict import parse_raw, transform_raw
 from trainer.ranker import make_optimizer
 from trainer.train import vocabulary_sizes
+from transform.pipeline import EVAL_SPLIT, TRAIN_SPLIT
 from transform.spec import Spec, SpecError, Task
 
 PINNABILITY = "pinnability"
