@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from serving.signatures import HEAD_LOGITS, TRANSFORM_FEATURES
 from serving.versions import derive_version
-from trainer.calibration import CalibrationFit, fit_task_calibrator
+from trainer.calibration import CalibrationFit, fit_task_calibrator, gather_task_columns
 from trainer.input import list_files, raw_record_dataset
 from transform.spec import Spec, Task
 
@@ -58,20 +58,13 @@ def calibrator_updates(task: Task, fit: CalibrationFit) -> dict[str, np.ndarray]
 
 def _score(spec: Spec, loaded, pattern: str, batch_size: int) -> dict[str, dict[str, np.ndarray]]:
     """Per task, on its segment: head logit, 0/1 label and calibration segment indices."""
-    parts = {task.name: {} for task in spec.tasks}
-    rows = 0
-    for serialized in raw_record_dataset(pattern, batch_size):
-        logits = loaded.signatures[HEAD_LOGITS](examples=serialized)
-        transformed = loaded.signatures[TRANSFORM_FEATURES](examples=serialized)
-        for task in spec.tasks:
-            keep = np.ones(len(serialized), bool) if task.segment is None else transformed[task.segment_key].numpy() > 0
-            columns = {"logit": logits[task.name], "label": transformed[task.label_key]}
-            columns.update({name: transformed[name] for name in task.calibration_segments})
-            for key, values in columns.items():
-                parts[task.name].setdefault(key, []).append(values.numpy()[keep])
-        rows += len(serialized)
-    _LOG.info("recalibrate: scored %d rows of %s", rows, pattern)
-    return {name: {key: np.concatenate(values) for key, values in part.items()} for name, part in parts.items()}
+    batches = (
+        (loaded.signatures[HEAD_LOGITS](examples=serialized), loaded.signatures[TRANSFORM_FEATURES](examples=serialized))
+        for serialized in raw_record_dataset(pattern, batch_size)
+    )
+    columns = gather_task_columns(spec, batches)
+    _LOG.info("recalibrate: scored %s", pattern)
+    return columns
 
 
 def _segment_sizes(loaded, task: Task) -> dict[str, int]:

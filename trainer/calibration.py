@@ -22,7 +22,6 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-from trainer.ranker import segment_weights
 from transform.spec import Spec, Task
 
 MIN_SEGMENT_ROWS = 300
@@ -126,19 +125,26 @@ def fit_logistic(design: np.ndarray, labels: np.ndarray, l2=1e-6, max_iterations
 
 
 def collect_logits(backbone: tf.keras.Model, dataset: tf.data.Dataset, spec: Spec) -> dict[str, dict[str, np.ndarray]]:
-    """Runs the frozen backbone over a transformed split.
+    """Runs the frozen backbone over a transformed split; see `gather_task_columns`."""
+    batches = (
+        (backbone({feature.name: batch[feature.name] for feature in spec.features}, training=False), batch)
+        for batch in dataset
+    )
+    return gather_task_columns(spec, batches)
 
-    Returns, per task, on the rows of its segment: `logit`, `label`, and the vocabulary
-    index of every calibration segment feature (keyed by feature name).
+
+def gather_task_columns(spec: Spec, batches) -> dict[str, dict[str, np.ndarray]]:
+    """Per task, on the rows of its segment: `logit`, `label`, and each calibration segment's index.
+
+    `batches` yields (logits by task, transformed features by name) pairs.
     """
     parts = {task.name: {} for task in spec.tasks}
-    for batch in dataset:
-        logits = backbone({feature.name: batch[feature.name] for feature in spec.features}, training=False)
+    for logits, transformed in batches:
         for task in spec.tasks:
-            weights = segment_weights(task, batch)
-            keep = np.ones(len(batch[task.label_key]), bool) if weights is None else weights.numpy() > 0
-            columns = {"logit": logits[task.name], "label": batch[task.label_key]}
-            columns.update({name: batch[name] for name in task.calibration_segments})
+            labels = np.asarray(transformed[task.label_key])
+            keep = np.ones(len(labels), bool) if task.segment is None else np.asarray(transformed[task.segment_key]) > 0
+            columns = {"logit": logits[task.name], "label": labels}
+            columns.update({name: transformed[name] for name in task.calibration_segments})
             for key, values in columns.items():
                 parts[task.name].setdefault(key, []).append(np.asarray(values)[keep])
     return {name: {key: np.concatenate(values) for key, values in part.items()} for name, part in parts.items()}
