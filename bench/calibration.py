@@ -1,6 +1,6 @@
 """Calibration per segment, with and without negative downsampling of the training split.
 
-    .venv/bin/python bench/calibration.py [--output runs/bench-calibration]
+    .venv/bin/python bench/calibration.py [--output runs/bench-calibration] [--rescore]
 
 Runs the default job twice on the same simulated world: once as is, once with the training
 split's no-action rows downsampled 10:1 (`train_negative_rate=0.1`); eval and calibration
@@ -8,21 +8,32 @@ splits are never downsampled and are made larger here (1M rows each) so that eve
 task x pin_type cell with >= 500 positives has a ratio measured to about +-4%. Prints and
 writes bench/results/calibration.json: per run and task, the calibration ratio of every
 task x pin_type cell with >= 500 positives (before and after calibration), the ECE of ours,
-Platt and isotonic on the same eval rows, and the worst intersection cell.
+Platt and isotonic on the same eval rows, and the worst intersection cell; copies the
+downsampled run's reliability diagrams (every task; save per pin_type) beside it. A cell's
+ratio to the truth (mean calibrated probability / mean true probability) is given beside its
+ratio to the labels: on a few hundred positives the eval labels themselves stray from the
+true rate by several percent. `--rescore` re-evaluates the runs already in `--output` (after
+a change to the report) instead of running them again.
 """
 import argparse
 import dataclasses
 import json
 import os
+import shutil
 
-from serving.end_to_end import run_end_to_end
+from serving.end_to_end import evaluate_stage, run_end_to_end
 from trainer.hparams import HParams
+from trainer.train import load_trained
 from transform.atomic import write_json
+from transform.pipeline import EVAL_SPLIT, split_patterns
 from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
 from transform.logs import configure_logging
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "calibration.json")
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(RESULTS_DIR, "calibration.json")
+DIAGRAMS = {"reliability.png": "reliability_downsampled_10_to_1.png",
+            "reliability_save.png": "reliability_save_by_pin_type_downsampled_10_to_1.png"}
 MIN_CELL_POSITIVES = 500
 RUNS = {"no_downsampling": 1.0, "negatives_downsampled_10_to_1": 0.1}
 
@@ -33,15 +44,17 @@ def summarize(report: dict) -> dict:
     for task, task_report in report["tasks"].items():
         cells = {
             value: {"positives": cell["positives"], "ratio_before": cell["before"]["calibration_ratio"],
-                    "ratio_after": cell["after"]["calibration_ratio"]}
+                    "ratio_after": cell["after"]["calibration_ratio"],
+                    "ratio_to_truth_after": cell["after"]["mean_prob"] / cell["true_rate"],
+                    "label_rate_over_true_rate": cell["label_rate"] / cell["true_rate"]}
             for value, cell in task_report["by_segment"].get("pin_type", {}).items()
             if cell["positives"] >= MIN_CELL_POSITIVES
         }
         methods = task_report["calibration_methods"]
         tasks[task] = {
             "pin_type_cells": cells,
-            "ratio_after_range": [min(c["ratio_after"] for c in cells.values()),
-                                  max(c["ratio_after"] for c in cells.values())] if cells else None,
+            "ratio_after_range": _range(cells, "ratio_after"),
+            "ratio_to_truth_after_range": _range(cells, "ratio_to_truth_after"),
             "ece": {method: figures["ece"] for method, figures in methods.items()},
             "ece_ours_over_isotonic": methods["ours"]["ece"] / methods["isotonic"]["ece"],
             "worst_cell": {method: figures["worst_cell"] for method, figures in methods.items()},
@@ -49,17 +62,35 @@ def summarize(report: dict) -> dict:
     return tasks
 
 
+def _range(cells: dict, key: str):
+    return [min(c[key] for c in cells.values()), max(c[key] for c in cells.values())] if cells else None
+
+
+def rescore(run_dir: str) -> dict:
+    """The report of an existing run, recomputed from its trained model and eval split."""
+    trained = load_trained(os.path.join(run_dir, "model"))
+    eval_pattern = split_patterns(os.path.join(run_dir, "data"), (EVAL_SPLIT,))[EVAL_SPLIT]
+    return evaluate_stage(packaged_spec(), os.path.join(run_dir, "transform"), trained, eval_pattern,
+                          os.path.join(run_dir, "report"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="runs/bench-calibration")
+    parser.add_argument("--rescore", action="store_true", help="re-evaluate the runs in --output")
     args = parser.parse_args()
     configure_logging()
-    results = {"command": "python bench/calibration.py", "min_cell_positives": MIN_CELL_POSITIVES, "runs": {}}
+    command = "python bench/calibration.py" + (" --rescore" if args.rescore else "")
+    results = {"command": command, "min_cell_positives": MIN_CELL_POSITIVES, "runs": {}}
     for name, negative_rate in RUNS.items():
         config = SimulatorConfig(eval_rows=1_000_000, calibration_rows=1_000_000, train_negative_rate=negative_rate)
-        result = run_end_to_end(packaged_spec(), os.path.join(args.output, name), config, HParams())
-        results["runs"][name] = {"simulator": dataclasses.asdict(config), "tasks": summarize(result["report"])}
+        run_dir = os.path.join(args.output, name)
+        report = rescore(run_dir) if args.rescore else run_end_to_end(packaged_spec(), run_dir, config, HParams())["report"]
+        results["runs"][name] = {"simulator": dataclasses.asdict(config), "tasks": summarize(report)}
         write_json(results, RESULTS)
+    for source, target in DIAGRAMS.items():
+        shutil.copyfile(os.path.join(args.output, "negatives_downsampled_10_to_1", "report", source),
+                        os.path.join(RESULTS_DIR, target))
     print(json.dumps(results, indent=2))
 
 

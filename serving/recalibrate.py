@@ -51,6 +51,8 @@ def calibrator_updates(task: Task, fit: CalibrationFit) -> dict[str, np.ndarray]
     """The adjustable-variable values ("<layer>/<weight>") that install `fit` in a task's calibrator."""
     layer = f"{task.name}_calibrator"
     updates = {f"{layer}/slope": np.float32(fit.slope), f"{layer}/intercept": np.float32(fit.intercept)}
+    if fit.knots:
+        updates.update({f"{layer}/knots": np.float32(fit.knots), f"{layer}/knot_slopes": np.float32(fit.knot_slopes)})
     updates.update({f"{layer}/offset_{name}": np.float32(values) for name, values in fit.offsets.items()})
     updates.update({f"{layer}/slope_{name}": np.float32(values) for name, values in fit.slopes.items()})
     return updates

@@ -84,8 +84,8 @@ def adjustable_variables(scoring_model: tf.keras.Model) -> dict[str, dict[str, t
     """The variables a new version may change without retraining, by layer and weight name.
 
     Every weight of the scoring model outside its backbone: `utility/task_weights` and each
-    `<task>_calibrator`'s `slope`, `intercept` and per-segment `offset_<feature>`,
-    `slope_<feature>`. Tracked under these names in the export, so a loaded SavedModel finds
+    `<task>_calibrator`'s `slope`, `intercept`, `knots`, `knot_slopes` and per-segment
+    `offset_<feature>`, `slope_<feature>`. Tracked under these names in the export, so a loaded SavedModel finds
     them (`loaded.adjustable_variables[layer][weight]`).
     """
     return {

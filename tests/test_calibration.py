@@ -1,4 +1,5 @@
 """Per-head calibration: the logistic fit, the segment-aware Keras layer, fits through a backbone."""
+import dataclasses
 import logging
 
 import numpy as np
@@ -78,6 +79,58 @@ def test_calibrator_layer_applies_segment_terms_by_hand():
     np.testing.assert_allclose(clone([tf.constant([2.0]), tf.constant([1], tf.int64)]).numpy(), out[1:], rtol=1e-6)
 
 
+def test_calibrator_layer_applies_hinges_by_hand():
+    """Knots at -1 and 1 with slopes 0.5 and -0.25: logit 2 gives 2 - 1 + 0.5 * 3 - 0.25 * 1."""
+    fit = CalibrationFit(slope=1.0, intercept=-1.0, knots=[-1.0, 1.0], knot_slopes=[0.5, -0.25])
+    out = Calibrator(fit)(tf.constant([-2.0, 0.0, 2.0])).numpy()
+    np.testing.assert_allclose(out, sigmoid(np.array([-3.0, -1.0 + 0.5, 1.0 + 1.5 - 0.25])), rtol=1e-6)
+
+
+def test_knots_follow_a_bent_miscalibration():
+    """True logit z = h below h = 0 and 2.5 h above: one line cannot fit both, the hinges can."""
+    rng = np.random.default_rng(4)
+    head_logit = rng.normal(-1.5, 1.5, 400_000)
+    labels = _draw(rng, np.where(head_logit < 0, head_logit, 2.5 * head_logit))
+    task = Task("buy", "buy", 1.0, calibration_knots=6)
+    columns = {"logit": head_logit, "label": labels}
+    bent = fit_task_calibrator(task, columns, {}, {})
+    straight = fit_task_calibrator(dataclasses.replace(task, calibration_knots=0), columns, {}, {})
+    assert len(bent.knots) == 6 and len(straight.knots) == 0
+    interval_slopes = bent.slope + np.cumsum([0.0, *bent.knot_slopes])
+    assert interval_slopes[0] == pytest.approx(1.0, abs=0.15)
+    assert interval_slopes[-1] == pytest.approx(2.5, abs=0.3)
+    top = head_logit > 1.5
+    bent_top = Calibrator(bent)(tf.constant(head_logit[top])).numpy()
+    straight_top = Calibrator(straight)(tf.constant(head_logit[top])).numpy()
+    assert bent_top.sum() / labels[top].sum() == pytest.approx(1.0, abs=0.02)
+    assert abs(straight_top.sum() / labels[top].sum() - 1.0) > 0.05
+
+
+def test_knots_are_dropped_rather_than_reordering_the_head():
+    """The action rate falls for the top logits; the calibrator stays increasing, with fewer knots."""
+    rng = np.random.default_rng(5)
+    head_logit = rng.normal(0.0, 1.5, 200_000)
+    labels = _draw(rng, np.where(head_logit < 1.0, head_logit, 1.0 - 3.0 * (head_logit - 1.0)))
+    fit = fit_task_calibrator(Task("buy", "buy", 1.0, calibration_knots=8), {"logit": head_logit, "label": labels},
+                              {}, {})
+    used = sum(1 for slope in fit.knot_slopes if slope != 0.0)
+    assert used < 8 and len(fit.knots) == 8
+    grid = np.linspace(-6.0, 6.0, 241)
+    assert np.all(np.diff(Calibrator(fit)(tf.constant(grid)).numpy()) > 0)
+
+
+def test_knot_count_follows_the_rarer_class():
+    """About 1,300 positives in 50,000 rows allow 1,300 // MIN_CLASS_ROWS_PER_KNOT = 2 of the 6 knots."""
+    rng = np.random.default_rng(6)
+    head_logit = rng.normal(-4.0, 1.0, 50_000)
+    labels = _draw(rng, head_logit)
+    assert 1_000 <= labels.sum() < 1_500
+    fit = fit_task_calibrator(Task("buy", "buy", 1.0), {"logit": head_logit, "label": labels}, {}, {})
+    assert fit.knots[2:] == [0.0] * 4 and fit.knot_slopes[2:] == [0.0] * 4
+    positive_logits = head_logit[labels > 0]
+    np.testing.assert_allclose(fit.knots[:2], np.quantile(positive_logits, [1 / 3, 2 / 3]))
+
+
 def test_fit_calibrators_through_a_backbone_corrects_a_biased_head():
     """A backbone whose heads are pushed up by +3 is brought back to ratio 1 on its segment."""
     spec = shop_spec()
@@ -100,7 +153,7 @@ def test_fit_calibrators_through_a_backbone_corrects_a_biased_head():
     for task in spec.tasks:
         keep = batch["red_like__in_segment"] > 0 if task.segment else np.ones(rows, bool)
         fit = fitted[task.name]
-        calibrated = sigmoid(fit.slope * logits[task.name].numpy()[keep] + fit.intercept)
+        calibrated = Calibrator(fit)(logits[task.name]).numpy()[keep]
         assert calibrated.sum() / batch[task.label_key][keep].sum() == pytest.approx(1.0, abs=0.01)
         assert fit.intercept == pytest.approx(-3.0 * fit.slope, abs=0.5)
 

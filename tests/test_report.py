@@ -68,7 +68,7 @@ def report(spec, columns):
 
 
 def test_header(report):
-    assert report["schema_version"] == 2
+    assert report["schema_version"] == 3
     assert report["spec"] == "tiny"
     assert report["split"] == "eval"
     assert report["rows"] == 8
@@ -98,6 +98,7 @@ def test_segment_value_cell(report):
     # Raw: 0.9 and 0.8 beat 0.4 and 0.6 -> 4/4.
     assert cell["auc_before"] == pytest.approx(1.0)
     assert cell["true_auc"] == pytest.approx(1.0)
+    assert cell["true_rate"] == pytest.approx(1.5 / 4)
     assert cell["after"]["mean_prob"] == pytest.approx(0.425)
     assert cell["after"]["calibration_ratio"] == pytest.approx(1.7 / 2)
     # (0.4^2 + 0.2^2 + 0.5^2 + 0.6^2) / 4 = 0.81 / 4
@@ -122,6 +123,7 @@ def test_truth_fields_only_with_truth(report):
     assert isinstance(click["true_auc"], float)
     assert isinstance(click["mean_abs_gap_to_truth"], float)
     assert video_watch["true_auc"] is None
+    assert video_watch["true_rate"] is None
     assert video_watch["mean_abs_gap_to_truth"] is None
 
 

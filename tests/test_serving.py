@@ -535,13 +535,16 @@ def _assert_same_scores(loaded, row, same_as):
 
 
 def _calibrated(parameters: dict, logit: np.ndarray, transformed: dict) -> np.ndarray:
-    """p = sigmoid((slope + sum_s slope_s[x_s]) * logit + intercept + sum_s offset_s[x_s])."""
+    """p = sigmoid((slope + sum_s slope_s[x_s]) * logit + sum_j knot_slopes_j * max(0, logit - knots_j)
+                   + intercept + sum_s offset_s[x_s])."""
     def segment_terms(prefix):
         return sum(np.take(values, transformed[name[len(prefix):]])
                    for name, values in parameters.items() if name.startswith(prefix))
 
     slope = parameters["slope"] + segment_terms("slope_")
     shift = parameters["intercept"] + segment_terms("offset_")
+    hinges = np.maximum(np.asarray(logit)[:, None] - np.asarray(parameters.get("knots", [])), 0.0)
+    shift = shift + hinges @ np.asarray(parameters.get("knot_slopes", []))
     return 1.0 / (1.0 + np.exp(-(slope * logit + shift)))
 
 

@@ -1,15 +1,24 @@
 """Per-head calibration: a learned logistic transform of each head's logit, per segment.
 
-    p_t = sigmoid((a_t + sum_s d_{t,s}[x_s]) * logit_t + b_t + sum_s c_{t,s}[x_s])
+    p_t = sigmoid((a_t + sum_s d_{t,s}[x_s]) * logit_t + sum_j w_{t,j} * max(0, logit_t - k_{t,j})
+                  + b_t + sum_s c_{t,s}[x_s])
 
-(Platt 1999, with segment terms): s runs over the task's `calibration_segments` (e.g.
-pin_type, user_state), x_s is the row's vocabulary index in that feature, c_{t,s} an offset
-per segment value and d_{t,s} an optional slope per value (`calibration_segment_slopes`).
+(Platt 1999, with segment terms and a piecewise-linear curve): s runs over the task's
+`calibration_segments` (e.g. pin_type, user_state), x_s is the row's vocabulary index in that
+feature, c_{t,s} an offset per segment value and d_{t,s} an optional slope per value
+(`calibration_segment_slopes`). The hinge terms bend the line at knots k_{t,j}, placed at
+equally spaced quantiles of the positive rows' logits, so the transform can follow a head
+whose miscalibration is not linear in the logit (negative downsampling, for one, distorts
+it); the slope stays constant beyond the outer knots, so the curve extrapolates linearly.
+Up to `calibration_knots` knots are used, one per MIN_CLASS_ROWS_PER_KNOT rows of the rarer
+class, and fewer if a fit would make p decrease in the logit anywhere: the transform is
+monotone, so it never reorders a head's ranking within a segment.
+
 The backbone is frozen; the parameters are the maximum-likelihood logistic regression of the
-task's labels on the logit and segment indicators over the calibration split, which is never
-downsampled, so p_t estimates the real action rate in every segment: this also undoes the
-bias that negative downsampling of the training split puts into the raw heads. The fit is
-exact (Newton's method with a backtracking line search) and deterministic.
+task's labels on these terms over the calibration split, which is never downsampled, so p_t
+estimates the real action rate in every segment: this also undoes the bias that negative
+downsampling of the training split puts into the raw heads. The fit is exact (Newton's method
+with a backtracking line search) and deterministic.
 
 A segment value with fewer than MIN_SEGMENT_ROWS rows, or without both classes, gets no
 term of its own (it falls back to the task-wide terms), with a warning naming it.
@@ -25,7 +34,9 @@ import tensorflow as tf
 from transform.spec import Spec, Task
 
 MIN_SEGMENT_ROWS = 300
+MIN_CLASS_ROWS_PER_KNOT = 500
 SEGMENT_L2 = 1e-4
+KNOT_L2 = 1e-4
 _LOG = logging.getLogger(__name__)
 
 
@@ -37,6 +48,7 @@ class CalibrationFit:
       slope, intercept: a_t and b_t.
       offsets: segment feature -> c_{t,s}, one value per vocabulary index (0 where dropped).
       slopes: segment feature -> d_{t,s}, present only with per-segment slopes.
+      knots, knot_slopes: k_{t,j} and w_{t,j}, one per declared knot (unused ones are 0, 0).
       dropped: "feature=value" cells that fell back to the task-wide terms.
     """
 
@@ -44,6 +56,8 @@ class CalibrationFit:
     intercept: float = 0.0
     offsets: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     slopes: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    knots: list[float] = dataclasses.field(default_factory=list)
+    knot_slopes: list[float] = dataclasses.field(default_factory=list)
     dropped: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -56,12 +70,13 @@ class CalibrationFit:
 
 @tf.keras.utils.register_keras_serializable(package="feedrank")
 class Calibrator(tf.keras.layers.Layer):
-    """p = sigmoid((a + sum_s d_s[x_s]) * logit + b + sum_s c_s[x_s]).
+    """p = sigmoid((a + sum_s d_s[x_s]) * logit + sum_j w_j max(0, logit - k_j) + b + sum_s c_s[x_s]).
 
     Called on `[logit, x_1, ..., x_S]`: a [batch] logit and one [batch] int64 vocabulary
     index per segment feature, in `segment_names` order (the order of `fitted.offsets`).
     Returns [batch] probabilities. The fitted parameters initialise the layer's
-    non-trainable weights: `slope`, `intercept`, `offset_<feature>`, `slope_<feature>`.
+    non-trainable weights: `slope`, `intercept`, `knots`, `knot_slopes` (when knots are
+    declared), `offset_<feature>`, `slope_<feature>`.
     """
 
     def __init__(self, fitted=None, **kwargs):
@@ -75,6 +90,8 @@ class Calibrator(tf.keras.layers.Layer):
     def build(self, input_shape):
         self.slope = self._weight("slope", self.fitted.slope)
         self.intercept = self._weight("intercept", self.fitted.intercept)
+        self.knots = self._weight("knots", self.fitted.knots) if self.fitted.knots else None
+        self.knot_slopes = self._weight("knot_slopes", self.fitted.knot_slopes) if self.fitted.knots else None
         self.offsets = [self._weight(f"offset_{name}", values) for name, values in self.fitted.offsets.items()]
         self.segment_slopes = [self._weight(f"slope_{name}", values) for name, values in self.fitted.slopes.items()]
         super().build(input_shape)
@@ -86,6 +103,9 @@ class Calibrator(tf.keras.layers.Layer):
             shift = shift + tf.gather(self.offsets[index], ids)
             if self.segment_slopes:
                 slope = slope + tf.gather(self.segment_slopes[index], ids)
+        if self.knots is not None:
+            hinges = tf.nn.relu(tf.expand_dims(logit, -1) - self.knots)
+            shift = shift + tf.reduce_sum(hinges * self.knot_slopes, axis=-1)
         return tf.sigmoid(slope * logit + shift)
 
     def get_config(self):
@@ -172,13 +192,35 @@ def fit_calibrators(
 
 def fit_task_calibrator(task: Task, columns: dict[str, np.ndarray], segment_sizes: dict[str, int],
                         value_names: dict[str, list[str]]) -> CalibrationFit:
-    """Fits one head: global slope and intercept plus kept segment terms."""
+    """Fits one head: global slope, intercept and hinge knots, plus kept segment terms."""
     logit, label = columns["logit"].astype(np.float64), columns["label"]
     if len(label) == 0:
         raise ValueError(f"calibration split has no rows for task {task.name!r} (segment {task.segment})")
     if label.min() == label.max():
         raise ValueError(f"calibration split has only label {label[0]:g} for task {task.name!r}; cannot calibrate")
-    design, penalties, cells, dropped = [logit, np.ones_like(logit)], [1e-6, 1e-6], [], []
+    segment_design, cells, dropped = _segment_terms(task, columns, segment_sizes, value_names)
+    rarer_class_rows = int(min(label.sum(), len(label) - label.sum()))
+    knot_count = min(task.calibration_knots, rarer_class_rows // MIN_CLASS_ROWS_PER_KNOT)
+    while True:
+        knots = _knot_positions(logit[label > 0], knot_count)
+        fit = _fit_with_knots(task, logit, label, knots, segment_design, cells, segment_sizes)
+        if knot_count == 0 or _is_increasing(fit):
+            break
+        knot_count //= 2
+    if not _is_increasing(fit):
+        _LOG.warning("calibration: %s: the fitted transform decreases in the logit for some segment values",
+                     task.name)
+    fit.dropped = dropped
+    _LOG.info("calibration: %s slope=%.4f intercept=%.4f, %d knots, %d segment terms, on %d rows",
+              task.name, fit.slope, fit.intercept, knot_count, len(cells), len(label))
+    return fit
+
+
+def _segment_terms(task: Task, columns: dict[str, np.ndarray], segment_sizes: dict[str, int],
+                   value_names: dict[str, list[str]]) -> tuple[list[np.ndarray], list[tuple[str, int]], list[str]]:
+    """Indicator (and slope) columns of the kept segment cells, the cells, and the dropped ones."""
+    logit, label = columns["logit"].astype(np.float64), columns["label"]
+    design, cells, dropped = [], [], []
     for name in task.calibration_segments:
         for index in range(segment_sizes[name]):
             in_cell = columns[name] == index
@@ -190,25 +232,50 @@ def fit_task_calibrator(task: Task, columns: dict[str, np.ndarray], segment_size
                 _LOG.warning("calibration: %s: %s has %d rows, %d positives; its term is dropped and it uses "
                              "the task-wide calibration", task.name, cell_name, in_cell.sum(), label[in_cell].sum())
                 continue
-            cells.append((name, index, len(design)))
+            cells.append((name, index))
             design.append(in_cell.astype(np.float64))
-            penalties.append(SEGMENT_L2)
             if task.calibration_segment_slopes:
                 design.append(in_cell * logit)
-                penalties.append(SEGMENT_L2)
-    weights = fit_logistic(np.stack(design, axis=1), label, l2=np.array(penalties))
-    fit = CalibrationFit(slope=float(weights[0]), intercept=float(weights[1]), dropped=dropped)
+    return design, cells, dropped
+
+
+def _knot_positions(positive_logits: np.ndarray, count: int) -> np.ndarray:
+    """`count` distinct knots at equally spaced inner quantiles of the positive rows' logits."""
+    if count == 0:
+        return np.zeros(0)
+    return np.unique(np.quantile(positive_logits, np.arange(1, count + 1) / (count + 1)))
+
+
+def _fit_with_knots(task: Task, logit: np.ndarray, label: np.ndarray, knots: np.ndarray,
+                    segment_design: list[np.ndarray], cells: list[tuple[str, int]],
+                    segment_sizes: dict[str, int]) -> CalibrationFit:
+    """The maximum-likelihood fit for given knots, padded to the task's declared knot count."""
+    hinges = [np.maximum(logit - knot, 0.0) for knot in knots]
+    design = np.stack([logit, np.ones_like(logit), *hinges, *segment_design], axis=1)
+    penalties = np.array([1e-6, 1e-6] + [KNOT_L2] * len(hinges) + [SEGMENT_L2] * len(segment_design))
+    weights = fit_logistic(design, label, l2=penalties)
+    padding = [0.0] * (task.calibration_knots - len(knots))
+    fit = CalibrationFit(slope=float(weights[0]), intercept=float(weights[1]),
+                         knots=[float(k) for k in knots] + padding,
+                         knot_slopes=[float(w) for w in weights[2:2 + len(knots)]] + padding)
+    per_cell = 2 if task.calibration_segment_slopes else 1
     for name in task.calibration_segments:
         fit.offsets[name] = [0.0] * segment_sizes[name]
         if task.calibration_segment_slopes:
             fit.slopes[name] = [0.0] * segment_sizes[name]
-    for name, index, column in cells:
+    for position, (name, index) in enumerate(cells):
+        column = 2 + len(knots) + per_cell * position
         fit.offsets[name][index] = float(weights[column])
         if task.calibration_segment_slopes:
             fit.slopes[name][index] = float(weights[column + 1])
-    _LOG.info("calibration: %s slope=%.4f intercept=%.4f, %d segment terms, on %d rows",
-              task.name, fit.slope, fit.intercept, len(cells), len(label))
     return fit
+
+
+def _is_increasing(fit: CalibrationFit) -> bool:
+    """Whether the transform's slope in the logit is positive on every interval and segment value."""
+    lowest_slope = fit.slope + sum(min(values) for values in fit.slopes.values())
+    interval_slopes = np.cumsum([0.0, *fit.knot_slopes])
+    return bool(lowest_slope + interval_slopes.min() > 0)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

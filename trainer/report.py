@@ -9,10 +9,10 @@ AUC (what a perfect model would reach on the same rows) and the gap to the true 
 A task defined only on a segment (e.g. video_watch on video pins) is scored only on the
 rows where it is defined (`EvalColumns.in_segment`).
 
-report.json schema (schema_version 2)::
+report.json schema (schema_version 3)::
 
     {
-      "schema_version": 2,
+      "schema_version": 3,
       "spec": str,                 # spec.name
       "split": str,                # e.g. "eval"
       "rows": int,                 # rows in the split, all tasks together
@@ -43,6 +43,8 @@ report.json schema (schema_version 2)::
       "auc": float|null,           # ROC AUC of the calibrated probability
       "auc_before": float|null,    # ROC AUC of the raw head probability
       "true_auc": float|null,      # AUC of the true probability (simulated data), else null
+      "true_rate": float|null,     # mean true probability (simulated data), else null: free of
+                                   # the label sampling noise that calibration_ratio carries
       "before": <calibration>,     # raw head probability
       "after": <calibration>,      # calibrated probability
       "mean_abs_gap_to_truth": float|null   # mean |calibrated - true probability|, else null
@@ -72,7 +74,7 @@ import numpy as np
 from trainer import metrics
 from transform import atomic
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 WORST_CELL_MIN_POSITIVES = 100
 RELIABILITY_BINS = 20
 REPORT_FILENAME = "report.json"
@@ -268,6 +270,7 @@ def _cell(rows: TaskRows) -> dict:
         "auc": metrics.auc(rows.labels, rows.calibrated),
         "auc_before": metrics.auc(rows.labels, rows.raw),
         "true_auc": metrics.auc(rows.labels, rows.truth) if has_truth else None,
+        "true_rate": _mean(rows.truth) if has_truth else None,
         "before": _calibration(rows.labels, rows.raw),
         "after": _calibration(rows.labels, rows.calibrated),
         "mean_abs_gap_to_truth": _mean(np.abs(rows.calibrated - rows.truth)) if has_truth else None,

@@ -91,6 +91,8 @@ class Task:
         head's calibrator (e.g. pin_type, user_state), so that calibration holds per segment
         and not only on average.
       calibration_segment_slopes: also fit a slope per segment value.
+      calibration_knots: most hinge knots in the calibrator's curve of the logit (0: the
+        plain logistic transform); fewer are used when the calibration split is small.
     """
 
     name: str
@@ -104,6 +106,7 @@ class Task:
     truth: Optional[str] = None
     calibration_segments: tuple[str, ...] = ()
     calibration_segment_slopes: bool = False
+    calibration_knots: int = 6
 
     @property
     def label_key(self) -> str:
@@ -237,6 +240,9 @@ def _task(item: Any, where: str) -> Task:
     if isinstance(item, dict) and item.get("positive_values") is not None:
         overrides["positive_values"] = string_tuple(item["positive_values"], f"{where}.positive_values")
     task = construct(Task, item, where, **overrides)
+    if not isinstance(task.calibration_knots, int) or task.calibration_knots < 0:
+        raise SpecError(f"{where} ({task.name}): calibration_knots must be an integer >= 0, "
+                        f"got {task.calibration_knots!r}")
     if task.segment is not None and not task.segment.values:
         raise SpecError(f"{where} ({task.name}): segment.values must list at least one value")
     _check_label_mapping(task, f"{where} ({task.name})")
