@@ -13,7 +13,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["transform", "transform.*", "trainer", "trainer.*", "serving", "serving.*"]),
-    package_data={"transform": ["specs/*.yaml"], "serving": ["config/*"]},
+    package_data={"transform": ["specs/*.yaml"], "trainer": ["search_spaces/*.yaml"], "serving": ["config/*"]},
     install_requires=[
         "tensorflow==2.21.0",
         "tf-keras==2.21.0",
@@ -31,6 +31,6 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6", "hypothesis>=6"]},
     entry_points={"console_scripts": ["feedrank=serving.cli:main"]},
 )

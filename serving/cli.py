@@ -6,13 +6,16 @@
     feedrank ingest --spec FILE --output DIR          input files -> DIR/<split>/ TFRecords, schema, metadata
     feedrank simulate --output DIR
     feedrank transform --data DIR --output DIR [Beam options, e.g. --runner=DataflowRunner ...]
-    feedrank train --transform DIR --model-dir DIR [--hparams FILE]
+    feedrank train --transform DIR --model-dir DIR [--hparams FILE] [--checkpoint-dir DIR] [--tensorboard-dir DIR]
     feedrank evaluate --transform DIR --model-dir DIR --data DIR --output DIR
     feedrank export --transform DIR --model-dir DIR --data DIR --export-dir DIR
     feedrank reweight --export-dir DIR --weight save=10 [--weight hide=-40 ...] [--version V]
     feedrank recalibrate --export-dir DIR --calibration-data 'fresh/*.tfrecord' [--version V]
     feedrank add-objective --transform DIR --data DIR --candidate TASK --output DIR [--seeds 3]
     feedrank compare --transform DIR --data DIR --output DIR [--seeds 3] [--architectures mmoe ple]
+    feedrank whatif --export-dir DIR --sessions 'eval/*.tfrecord' --weights save=12,hide=-45 [--sweep TASK=0:6:13] --output DIR
+    feedrank video-experiment --output DIR [--train-rows N] [--epochs N] [--k 5]
+    feedrank tune --transform DIR --output DIR [--search-space FILE] [--oracle bayesian] [--max-trials 10]
 
 Every subcommand takes `--spec FILE` or the name of a packaged spec (default: homefeed, the
 simulator's) and `--data-root DIR`, against which the spec's relative input paths resolve
@@ -22,6 +25,7 @@ simulator's) and `--data-root DIR`, against which the spec's relative input path
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -31,14 +35,23 @@ from serving import end_to_end  # noqa: E402
 from serving.recalibrate import recalibrate  # noqa: E402
 from serving.reweight import parse_weights, reweight  # noqa: E402
 from serving.versions import source_version_dir  # noqa: E402
+from serving.whatif import current_weights, sweep_vectors, weight_vectors, whatif, write_whatif  # noqa: E402
 from trainer.add_objective import add_objective_report, write_add_objective  # noqa: E402
 from trainer.comparison import compare_models, write_comparison  # noqa: E402
 from trainer.hparams import ARCHITECTURES, HParams, hparams_from_dict, load_hparams  # noqa: E402
-from trainer.train import load_trained, train  # noqa: E402
+from trainer.ranking_tuner import ORACLES  # noqa: E402
+from trainer.search import BEST_HPARAMS, run_search  # noqa: E402
+from trainer.search_space import SearchSpaceError, load_search_space  # noqa: E402
+from trainer.search_trial import SearchData  # noqa: E402
+from trainer.train import JobOptions, load_trained  # noqa: E402
+from trainer.video_experiment import (  # noqa: E402
+    EXPERIMENT_HPARAMS, EXPERIMENT_WORLD, run_video_experiment, write_video_experiment,
+)
+from trainer.tuning_objective import OBJECTIVES  # noqa: E402
 from transform.ingest import ingest  # noqa: E402
 from transform.logs import configure_logging  # noqa: E402
 from transform.input_reader import InputError  # noqa: E402
-from transform.pipeline import run_transform, split_patterns  # noqa: E402
+from transform.pipeline import split_patterns  # noqa: E402
 from transform.schema_inference import column_dtypes  # noqa: E402
 from transform.simulator import SimulatorConfig, simulate  # noqa: E402
 from transform.spec import SpecError, load_spec, packaged_spec  # noqa: E402
@@ -53,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args.beam_args = beam_args
     try:
         args.handler(args)
-    except (SpecError, InputError) as error:
+    except (SpecError, InputError, SearchSpaceError) as error:
         parser.exit(2, f"feedrank {args.command}: {error}\n")
     return 0
 
@@ -67,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         ("ingest", _ingest, (_add_output,)),
         ("simulate", _simulate, (_add_output, _add_simulator)),
         ("transform", _transform, (_add_data, _add_output)),
-        ("train", _train, (_add_transform, _add_model_dir, _add_hparams)),
+        ("train", _train, (_add_transform, _add_model_dir, _add_hparams, _add_training_job)),
         ("evaluate", _evaluate, (_add_transform, _add_model_dir, _add_data, _add_output)),
         ("export", _export, (_add_transform, _add_model_dir, _add_data, _add_export_dir)),
         ("reweight", _reweight, (_add_export_dir, _add_reweight)),
@@ -75,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         ("add-objective", _add_objective, (_add_transform, _add_data, _add_output, _add_hparams, _add_seeds,
                                            _add_candidate)),
         ("compare", _compare, (_add_transform, _add_data, _add_output, _add_hparams, _add_seeds, _add_comparison)),
+        ("whatif", _whatif, (_add_export_dir, _add_output, _add_whatif)),
+        ("video-experiment", _video_experiment, (_add_output, _add_video_experiment)),
+        ("tune", _tune, (_add_transform, _add_output, _add_hparams, _add_search)),
     ):
         command = commands.add_parser(name, help=_HELP[name])
         command.add_argument("--spec", help="data config (YAML/JSON file, or a packaged name: homefeed, census)")
@@ -98,6 +114,9 @@ _HELP = {
     "recalibrate": "write a new export version with calibrators refitted on fresh labelled rows",
     "add-objective": "train with and without a candidate task over seeds; report its effect on the other tasks",
     "compare": "single-task, pinnability and multi-task architectures over seeds: AUC, time, feed quality",
+    "whatif": "rank logged sessions under new utility weights: top-k shares and expected actions, trade-off curves",
+    "video-experiment": "simulate, train without and with a calibrated video_watch head; compare the feeds' top k",
+    "tune": "hyperparameter search (resumable); writes <output>/best_hparams.json for train --hparams",
 }
 
 
@@ -121,6 +140,13 @@ def _add_model_dir(command):
     command.add_argument("--model-dir", required=True, help="trained model directory")
 
 
+def _add_training_job(command):
+    command.add_argument("--checkpoint-dir", help="back up training here every --checkpoint-every-steps steps; "
+                         "a rerun resumes from the last backup")
+    command.add_argument("--checkpoint-every-steps", type=int, default=JobOptions.checkpoint_every_steps)
+    command.add_argument("--tensorboard-dir", help="per-task TensorBoard scalars (loss, AUC, calibration ratio)")
+
+
 def _add_export_dir(command):
     command.add_argument("--export-dir", required=True, help="TF Serving model base path")
 
@@ -131,6 +157,34 @@ def _add_seeds(command):
 
 def _add_candidate(command):
     command.add_argument("--candidate", required=True, help="the task whose addition is assessed")
+
+
+def _add_search(command):
+    command.add_argument("--search-space", help="search space file (default: trainer/search_spaces/default.yaml)")
+    command.add_argument("--oracle", choices=ORACLES, default="bayesian")
+    command.add_argument("--max-trials", type=int, default=10, help="trials in all, counting those of a resumed search")
+    command.add_argument("--objective", choices=sorted(OBJECTIVES), default="auc",
+                         help="auc: utility-weighted mean of per-task eval AUCs; logloss: calibrated log loss")
+
+
+def _add_whatif(command):
+    command.add_argument("--sessions", required=True, help="file pattern of raw tf.Example TFRecords (e.g. the eval split)")
+    command.add_argument("--version", type=int, help="export version to replay (default: the newest)")
+    command.add_argument("--weights", action="append", default=[], metavar="TASK=VALUE[,TASK=VALUE...]",
+                         help="a weight vector; unnamed tasks keep the export's weights (repeat per vector)")
+    command.add_argument("--weights-file", help="YAML/JSON mapping of vector name -> {task: weight}")
+    command.add_argument("--sweep", metavar="TASK=START:STOP:COUNT", help="sweep one weight; draws trade-off curves")
+    command.add_argument("--share-feature", action="append", dest="share_features", metavar="FEATURE",
+                         help="feature whose top-k shares are reported (default: the task segment features)")
+    command.add_argument("--k", type=int, default=5, help="top candidates per session that are valued")
+
+
+def _add_video_experiment(command):
+    command.add_argument("--seed", type=int, default=EXPERIMENT_WORLD.seed)
+    for name in ("train_rows", "eval_rows", "calibration_rows"):
+        command.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=getattr(EXPERIMENT_WORLD, name))
+    command.add_argument("--epochs", type=int, default=EXPERIMENT_HPARAMS.epochs)
+    command.add_argument("--k", type=int, default=5, help="top candidates per session that are valued")
 
 
 def _add_comparison(command):
@@ -199,11 +253,13 @@ def _simulate(args):
 
 
 def _transform(args):
-    run_transform(_spec(args), split_patterns(args.data), args.output, args.beam_args)
+    end_to_end.transform_stage(_spec(args), split_patterns(args.data), args.output, args.beam_args)
 
 
 def _train(args):
-    train(_spec(args), args.transform, _hparams(args), args.model_dir)
+    options = JobOptions(checkpoint_dir=args.checkpoint_dir, checkpoint_every_steps=args.checkpoint_every_steps,
+                         tensorboard_dir=args.tensorboard_dir)
+    end_to_end.train_stage(_spec(args), args.transform, _hparams(args), args.model_dir, options)
 
 
 def _evaluate(args):
@@ -228,6 +284,15 @@ def _add_objective(args):
     print(write_add_objective(report, args.output))
 
 
+def _tune(args):
+    spec = _spec(args)
+    best = run_search(spec, SearchData.from_transform_dir(args.transform), args.output,
+                      load_search_space(spec, args.search_space), args.oracle, args.objective, args.max_trials,
+                      _hparams(args))
+    print(f"best trial {best['trial_id']} of {best['trials_completed']}: {best['objective']} {best['score']:.5f}\n"
+          f"hyperparameters {os.path.join(args.output, BEST_HPARAMS)}")
+
+
 def _compare(args):
     result = compare_models(_spec(args), args.transform, args.data, _hparams(args), _seed_list(args),
                             tuple(args.architectures), args.k)
@@ -241,6 +306,24 @@ def _reweight(args):
 def _recalibrate(args):
     source_dir = source_version_dir(args.export_dir, args.version)
     print(recalibrate(_spec(args), source_dir, args.calibration_data))
+
+
+
+def _whatif(args):
+    spec = _spec(args)
+    version_dir = source_version_dir(args.export_dir, args.version)
+    current = current_weights(spec, version_dir)
+    report = whatif(spec, version_dir, args.sessions, weight_vectors(current, args.weights, args.weights_file), args.k,
+                    sweep_vectors(current, args.sweep) if args.sweep else None, args.share_features)
+    print(write_whatif(spec, report, args.output))
+
+
+def _video_experiment(args):
+    spec = _spec(args)
+    config = dataclasses.replace(EXPERIMENT_WORLD, seed=args.seed, train_rows=args.train_rows,
+                                 eval_rows=args.eval_rows, calibration_rows=args.calibration_rows)
+    hparams = dataclasses.replace(EXPERIMENT_HPARAMS, epochs=args.epochs)
+    print(write_video_experiment(spec, run_video_experiment(spec, args.output, config, hparams, args.k), args.output))
 
 
 if __name__ == "__main__":

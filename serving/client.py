@@ -46,7 +46,7 @@ from transform.spec import Spec
 _PYTHON_TYPES = {"int64": int, "float": float, "string": str}
 
 
-class _Client:
+class ScoringClient:
     """Shared by both transports: rows -> request -> response -> {output: array}."""
 
     def __init__(self, spec: Spec, model_name: str | None = None, version: int | None = None,
@@ -63,7 +63,7 @@ class _Client:
         return self.parse_response(self.send(self.request(rows, utility_weights)))
 
 
-class RestClient(_Client):
+class RestClient(ScoringClient):
     """TF Serving's REST API: POST /v1/models/<name>[/versions/<v>]:predict, row format."""
 
     def __init__(self, spec: Spec, url: str = "http://localhost:8501", **kwargs):
@@ -99,7 +99,7 @@ class RestClient(_Client):
         return {name: np.array([row[name] for row in predictions], np.float32) for name in predictions[0]}
 
 
-class GrpcClient(_Client):
+class GrpcClient(ScoringClient):
     """TF Serving's gRPC PredictionService.Predict with serialized tf.Examples."""
 
     def __init__(self, spec: Spec, target: str = "localhost:8500", **kwargs):
@@ -121,7 +121,7 @@ class GrpcClient(_Client):
         return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
 
 
-def rank_candidates(client: _Client, user: dict, pins: list[dict],
+def rank_candidates(client: ScoringClient, user: dict, pins: list[dict],
                     utility_weights: dict[str, float] | None = None) -> list[tuple[dict, float]]:
     """Scores one row per pin (the user's features joined to it); returns (pin, utility), best first."""
     utility = client.score([{**pin, **user} for pin in pins], utility_weights)[UTILITY]

@@ -12,6 +12,11 @@ Output layout under `run_dir`:
   export/<v>/    the SavedModel for TF Serving
   run_config.json  the resolved configuration of the run and the package version
   timings.json     wall seconds per stage
+
+Each stage's output directory (transform/, model/, report/) also holds a `run_config.json`:
+the package version, the spec and what that stage was given, so a directory copied
+elsewhere still says what made it; the export's model card holds the version and spec. A truncated
+or corrupt TFRecord read by a stage is an `InputError` naming the file.
 """
 from __future__ import annotations
 
@@ -30,23 +35,35 @@ from serving.warmup import request_rows
 from trainer.evaluate import calibration_split_logits, collect_eval_columns, evaluate
 from trainer.hparams import HParams
 from trainer.tfma_config import eval_config
-from trainer.train import TrainResult, train
+from trainer.train import JobOptions, TrainingData, TrainResult, train_on
 from transform.atomic import write_json, write_text
 from transform.ingest import ingest
-from transform.pipeline import EVAL_SPLIT, report_split_patterns, run_transform, split_patterns
+from transform.input_reader import naming_corrupt_records
+from transform.pipeline import (
+    CALIBRATION_SPLIT, EVAL_SPLIT, report_split_patterns, run_transform, split_patterns, transformed_pattern,
+)
 from transform.simulator import SimulatorConfig, simulate
 from transform.spec import Spec, spec_to_dict
 
 WARMUP_ROWS = 128
 TFMA_EVAL_CONFIG = "tfma_eval_config.pbtxt"
+RUN_CONFIG = "run_config.json"
+NOT_INSTALLED = "unknown (feedrank is not installed: run from a source tree)"
 _LOG = logging.getLogger(__name__)
 
 
 def package_version() -> str:
+    """The installed feedrank's version, or NOT_INSTALLED when the code runs from a source tree."""
     try:
         return metadata.version("feedrank")
     except metadata.PackageNotFoundError:
-        return "unknown"
+        return NOT_INSTALLED
+
+
+def write_run_config(output_dir: str, spec: Spec, **resolved) -> None:
+    """Writes `output_dir/run_config.json`: the package version, the spec and the `resolved` settings."""
+    write_json({"package_version": package_version(), "spec": spec_to_dict(spec), **resolved},
+               os.path.join(output_dir, RUN_CONFIG))
 
 
 def run_end_to_end(
@@ -58,15 +75,10 @@ def run_end_to_end(
 ) -> dict:
     """Runs every stage; returns {"report": eval report, "reports": per split, "export_dir": ...}."""
     os.makedirs(run_dir, exist_ok=True)
-    write_json(
-        {
-            "package_version": package_version(),
-            "spec": spec_to_dict(spec),
-            "simulator": dataclasses.asdict(simulator_config) if is_simulated(spec) else None,
-            "hparams": dataclasses.asdict(hparams),
-            "beam_args": beam_args or [],
-        },
-        os.path.join(run_dir, "run_config.json"),
+    write_run_config(
+        run_dir, spec, stage="run",
+        simulator=dataclasses.asdict(simulator_config) if is_simulated(spec) else None,
+        hparams=dataclasses.asdict(hparams), beam_args=beam_args or [],
     )
     paths = {name: os.path.join(run_dir, name) for name in ("data", "transform", "model", "report", "export")}
     clock = _StageClock(total=5)
@@ -74,9 +86,9 @@ def run_end_to_end(
         data_metadata = data_stage(spec, paths["data"], simulator_config, beam_args)
         patterns = split_patterns(paths["data"])
     with clock("transform", paths["transform"]):
-        run_transform(spec, patterns, paths["transform"], beam_args)
+        transform_stage(spec, patterns, paths["transform"], beam_args)
     with clock("train and calibrate", paths["model"]):
-        trained = train(spec, paths["transform"], hparams, paths["model"])
+        trained = train_stage(spec, paths["transform"], hparams, paths["model"])
     with clock("evaluate", paths["report"]):
         reports = evaluate_splits(spec, paths["transform"], trained, paths["data"], paths["report"])
     with clock("export", paths["export"]):
@@ -99,13 +111,38 @@ def data_stage(
     return ingest(spec, data_dir, beam_args)
 
 
+def transform_stage(spec: Spec, patterns: dict[str, str], transform_dir: str,
+                    beam_args: list[str] | None = None) -> None:
+    """Runs the tf.Transform pipeline on the raw splits `patterns`; a corrupt shard is an error naming it."""
+    with naming_corrupt_records(patterns.values(), "transform"):
+        run_transform(spec, patterns, transform_dir, beam_args)
+    write_run_config(transform_dir, spec, stage="transform", data=patterns, beam_args=beam_args or [])
+
+
+def train_stage(spec: Spec, transform_dir: str, hparams: HParams, model_dir: str,
+                options: JobOptions | None = None) -> TrainResult:
+    """Trains and calibrates on the transformed splits; a corrupt shard is an error naming it, and no model.
+
+    The config goes beside the model only from the process that writes it (a multi-worker job's chief).
+    """
+    options = options or JobOptions()
+    data = TrainingData.from_transform_dir(transform_dir)
+    with naming_corrupt_records([data.train, data.eval, data.calibration], "train"):
+        trained = train_on(spec, data, hparams, model_dir, options)
+    if options.role.is_chief:
+        write_run_config(model_dir, spec, stage="train", transform=transform_dir, hparams=dataclasses.asdict(hparams))
+    return trained
+
+
 def evaluate_splits(spec: Spec, transform_dir: str, trained: TrainResult, data_dir: str, report_dir: str) -> dict:
     """Reports on the eval split in `report_dir`, and on the test split (if any) in `report_dir/test`."""
-    return {
+    reports = {
         split: evaluate_stage(spec, transform_dir, trained, pattern,
                               report_dir if split == EVAL_SPLIT else os.path.join(report_dir, split), split)
         for split, pattern in report_split_patterns(data_dir).items()
     }
+    write_run_config(report_dir, spec, stage="evaluate", transform=transform_dir, data=data_dir)
+    return reports
 
 
 class _StageClock:
@@ -128,10 +165,11 @@ def evaluate_stage(
     spec: Spec, transform_dir: str, trained: TrainResult, eval_pattern: str, report_dir: str, split: str = EVAL_SPLIT
 ) -> dict:
     """Scores a raw split through the transform graph; writes and returns its report."""
-    columns = collect_eval_columns(
-        spec, tft.TFTransformOutput(transform_dir), trained.backbone, trained.scoring_model, eval_pattern,
-        calibration=calibration_split_logits(spec, transform_dir, trained.backbone),
-    )
+    with naming_corrupt_records([eval_pattern, transformed_pattern(transform_dir, CALIBRATION_SPLIT)], "evaluate"):
+        columns = collect_eval_columns(
+            spec, tft.TFTransformOutput(transform_dir), trained.backbone, trained.scoring_model, eval_pattern,
+            calibration=calibration_split_logits(spec, transform_dir, trained.backbone),
+        )
     report = evaluate(spec, columns, report_dir, split=split)
     write_text(text_format.MessageToString(eval_config(spec)), os.path.join(report_dir, TFMA_EVAL_CONFIG))
     return report
@@ -141,6 +179,7 @@ def export_stage(
     spec: Spec, transform_dir: str, trained: TrainResult, warmup_pattern: str, export_dir: str, card: dict | None = None
 ) -> str:
     """Exports a new SavedModel version with warmup requests from `warmup_pattern`'s first rows."""
-    warmup = request_rows(warmup_pattern, [feature.name for feature in spec.features], WARMUP_ROWS)
+    with naming_corrupt_records([warmup_pattern], "export"):
+        warmup = request_rows(warmup_pattern, [feature.name for feature in spec.features], WARMUP_ROWS)
     card = {"package_version": package_version(), **(card or {})}
     return export_model(spec, transform_dir, trained.scoring_model, export_dir, warmup, card)

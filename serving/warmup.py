@@ -11,6 +11,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving.load_check import signature_inputs
+from trainer.input import compression_type, list_files
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_BATCH_SIZES = (1, 16, 128)
@@ -64,7 +65,8 @@ def request_rows(raw_pattern: str, feature_names: list[str], count: int) -> list
     Labels and evaluation columns are dropped: a serving request carries features only.
     """
     rows = []
-    for record in tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(raw_pattern))).take(count):
+    files = list_files(raw_pattern)
+    for record in tf.data.TFRecordDataset(files, compression_type=compression_type(files)).take(count):
         example = tf.train.Example.FromString(record.numpy())
         kept = tf.train.Example()
         for name in feature_names:

@@ -35,6 +35,8 @@ class HParams:
       shuffle_buffer: examples held by the training shuffle buffer.
       validation_steps: eval-split batches scored after every epoch.
       seed: seed for initialisation and shuffling.
+      loss_weights: task name -> weight of its loss, replacing the spec's `loss_weight` for
+        that task (tasks not named keep the spec's); a hyperparameter the tuner searches.
     """
 
     architecture: str = "shared_bottom"
@@ -56,6 +58,7 @@ class HParams:
     shuffle_buffer: int = 50_000
     validation_steps: int = 50
     seed: int = 0
+    loss_weights: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def hparams_from_dict(overrides: dict[str, Any], base: HParams | None = None) -> HParams:
@@ -89,3 +92,8 @@ def _check(hparams: HParams) -> None:
         raise ValueError(f"architecture {hparams.architecture!r} is not one of {ARCHITECTURES}")
     if hparams.task_weighting not in TASK_WEIGHTINGS:
         raise ValueError(f"task_weighting {hparams.task_weighting!r} is not one of {TASK_WEIGHTINGS}")
+    if not isinstance(hparams.loss_weights, dict):
+        raise ValueError(f"loss_weights must map task name -> weight, got {hparams.loss_weights!r}")
+    for task, weight in hparams.loss_weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+            raise ValueError(f"loss_weights[{task!r}] must be a finite number >= 0, got {weight!r}")

@@ -23,7 +23,7 @@ _PLOT_COLUMNS = 3
 def plot_reliability(spec, columns: EvalColumns, path: str, num_bins: int = RELIABILITY_BINS) -> str:
     """Writes one PNG with a reliability panel per task, before and after calibration."""
     panels = [(task.name, task_rows(spec, columns, task)) for task in spec.tasks]
-    _save_atomically(_figure(panels, num_bins), path)
+    save_figure_atomically(_figure(panels, num_bins), path)
     return path
 
 
@@ -36,7 +36,7 @@ def plot_task_reliability(spec, columns: EvalColumns, task_name: str, segment: s
     panels = [(f"{task_name}: all rows", rows)] + [
         (f"{task_name}: {segment}={value}", rows.subset(values == value)) for value in np.unique(values)
     ]
-    _save_atomically(_figure(panels, num_bins), path)
+    save_figure_atomically(_figure(panels, num_bins), path)
     return path
 
 
@@ -86,7 +86,7 @@ def _zoom_range(rates: np.ndarray, axis) -> tuple[float, float]:
     return max(low - margin, 0.0), min(high + margin, 1.0)
 
 
-def _save_atomically(figure: Figure, path: str) -> None:
+def save_figure_atomically(figure: Figure, path: str) -> None:
     """Saves beside `path` under a temporary name with the same extension, then renames."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)

@@ -29,7 +29,7 @@ from tfx_bsl.coders import example_coder
 
 from transform.atomic import atomic_directory, write_json
 from transform.csv_values import CsvValueError, clean_batch
-from transform.input_reader import InputError, matching_files, text_schema, tfxio_source
+from transform.input_reader import InputError, matching_files, naming_corrupt_records, text_schema, tfxio_source
 from transform.pipeline import LogProgress
 from transform.preprocessing import segment_indicator, task_labels
 from transform.schema import (
@@ -61,8 +61,9 @@ def ingest(spec: Spec, output_dir: str, beam_args: list[str] | None = None) -> d
     checked = validate_input(spec)
     with atomic_directory(output_dir) as tmp_dir:
         _LOG.info("ingest: reading %s", sorted(checked.plan))
-        with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
-            _build(pipeline, spec, checked, tmp_dir)
+        with naming_corrupt_records(checked.plan if spec.input.format == "tfrecord" else (), "ingest"):
+            with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
+                _build(pipeline, spec, checked, tmp_dir)
         counts_path = os.path.join(tmp_dir, _COUNTS)
         with open(counts_path) as handle:
             counts = json.load(handle)

@@ -263,6 +263,27 @@ def _build_world(config: SimulatorConfig) -> _World:
     return _World(users=users, pins=pins, n_topics=config.n_topics)
 
 
+def impression_latents(config: SimulatorConfig, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The hidden latents behind logged rows of `config`'s world, which the logs never carry.
+
+    `columns` holds the rows' `pin_id` and `user_id`; returns per row the pin's quality,
+    clickbait and watchability (0 for non-video pins) and the user's engagement, hide
+    propensity and video affinity. Analyses use them to check what a model can learn from
+    the logs, e.g. that watchability and video affinity drive video_watch and barely any
+    other action. Rebuilding the world from `config` draws the same world `simulate` did.
+    """
+    world = _build_world(config)
+    pins, users = columns["pin_id"] - 1, columns["user_id"] - 1
+    return {
+        "quality": world.pins.quality[pins],
+        "clickbait": world.pins.clickbait[pins],
+        "watchability": world.pins.watchability[pins],
+        "engagement": world.users.engagement[users],
+        "hide_propensity": world.users.hide_propensity[users],
+        "video_affinity": world.users.video_affinity[users],
+    }
+
+
 def _zipf_weights(n: int, exponent: float, offset: float) -> np.ndarray:
     """Normalised weights (rank + offset)^-exponent for ranks 0..n-1."""
     weights = (np.arange(n) + offset) ** -exponent

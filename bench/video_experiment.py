@@ -1,0 +1,41 @@
+"""The README's video experiment: before and after a calibrated video_watch head, one run.
+
+    .venv/bin/python bench/video_experiment.py [--work-dir runs/video_experiment]
+
+Runs `feedrank video-experiment` with its defaults (`trainer.video_experiment`: 1M training,
+200k eval and 200k calibration rows of the default simulated world, 2 epochs, top 5), prints
+the before/after table and writes bench/results/video_experiment.json (with the command,
+package version and machine), video_experiment.txt and the trade-off plot
+video_experiment.png.
+"""
+import argparse
+import os
+import platform
+import sys
+
+from serving.end_to_end import package_version
+from trainer.video_experiment import EXPERIMENT_HPARAMS, EXPERIMENT_WORLD, run_video_experiment, write_video_experiment
+from transform.logs import configure_logging
+from transform.spec import packaged_spec
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work-dir", default="runs/video_experiment")
+    args = parser.parse_args()
+    configure_logging()
+    spec = packaged_spec()
+    report = run_video_experiment(spec, args.work_dir, EXPERIMENT_WORLD, EXPERIMENT_HPARAMS)
+    report = {
+        "command": "python bench/video_experiment.py " + " ".join(sys.argv[1:]),
+        "package_version": package_version(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        **report,
+    }
+    print(write_video_experiment(spec, report, RESULTS_DIR), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""One trial of a hyperparameter search: train a backbone with the trial's HParams.
+
+The same pieces as `trainer.train.train` (backbone, MultiTaskRanker, composite optimizer),
+over the transformed files a search is given (a transform directory's splits, or the files
+TFX's Tuner component passes), with two additions a search needs: training may continue a
+previous trial's weights from an epoch (Hyperband's successive rounds), and `train_steps`
+may cap the steps per trial.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import os
+import time
+import uuid
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from trainer.hparams import HParams
+from trainer.input import transformed_dataset
+from trainer.model import build_backbone
+from trainer.ranker import MultiTaskRanker, make_optimizer
+from trainer.train import vocabulary_sizes
+from transform.pipeline import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT, transformed_pattern
+from transform.spec import Spec
+
+WEIGHTS_FILE = "backbone.weights.h5"
+EVAL_BATCH_SIZE = 4096
+_LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchData:
+    """Where a search reads its transformed examples.
+
+    Attributes:
+      transform_dir: tf.Transform output (feature spec, vocabularies).
+      train_files, eval_files, calibration_files: file patterns of transformed splits;
+        trials train on train, are scored on eval (the validation split) and, for the
+        calibrated log loss objective, calibrated on calibration.
+      train_steps: optional cap on the training steps of a trial (over all its epochs).
+      eval_steps: optional cap on the eval batches (of EVAL_BATCH_SIZE rows) a trial is scored on.
+    """
+
+    transform_dir: str
+    train_files: tuple[str, ...]
+    eval_files: tuple[str, ...]
+    calibration_files: tuple[str, ...] = ()
+    train_steps: int | None = None
+    eval_steps: int | None = None
+
+    @classmethod
+    def from_transform_dir(cls, transform_dir: str) -> "SearchData":
+        """The train, eval and calibration splits written by `transform.pipeline.run_transform`."""
+        return cls(transform_dir, *((transformed_pattern(transform_dir, split),)
+                                    for split in (TRAIN_SPLIT, EVAL_SPLIT, CALIBRATION_SPLIT)))
+
+    @functools.cached_property
+    def tft_output(self) -> tft.TFTransformOutput:
+        return tft.TFTransformOutput(self.transform_dir)
+
+    def eval_dataset(self) -> tf.data.Dataset:
+        return self._dataset(self.eval_files, EVAL_BATCH_SIZE, steps=self.eval_steps)
+
+    def calibration_dataset(self) -> tf.data.Dataset:
+        if not self.calibration_files:
+            raise ValueError("the calibrated log loss objective needs calibration files (a calibration split)")
+        return self._dataset(self.calibration_files, EVAL_BATCH_SIZE)
+
+    def train_dataset(self, hparams: HParams, repeat: bool = False) -> tf.data.Dataset:
+        return self._dataset(self.train_files, hparams.batch_size, shuffle=True, repeat=repeat,
+                             shuffle_buffer=hparams.shuffle_buffer, seed=hparams.seed)
+
+    def _dataset(self, patterns: tuple[str, ...], batch_size: int, steps: int | None = None,
+                 **options) -> tf.data.Dataset:
+        feature_spec = self.tft_output.transformed_feature_spec()
+        parts = [transformed_dataset(pattern, feature_spec, batch_size, **options) for pattern in patterns]
+        dataset = functools.reduce(tf.data.Dataset.concatenate, parts)
+        return dataset.take(steps) if steps else dataset
+
+
+def train_trial_backbone(spec: Spec, data: SearchData, hparams: HParams, epochs: int, initial_epoch: int = 0,
+                         initial_weights: str | None = None, label: str = "trial") -> tf.keras.Model:
+    """Trains a backbone for `hparams` from `initial_epoch` to `epochs` (from `initial_weights` if given)."""
+    tf.keras.backend.clear_session()
+    backbone = build_backbone(spec, vocabulary_sizes(spec, data.tft_output), hparams)
+    if initial_weights:
+        backbone.load_weights(initial_weights)
+    ranker = MultiTaskRanker(spec, backbone, hparams.task_weighting, hparams.loss_weights)
+    ranker.compile(optimizer=make_optimizer(ranker, hparams))
+    steps_per_epoch = math.ceil(data.train_steps / hparams.epochs) if data.train_steps else None
+    ranker.fit(
+        data.train_dataset(hparams, repeat=steps_per_epoch is not None),
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch,
+        verbose=0,
+        callbacks=[_EpochProgress(label, epochs)],
+    )
+    return backbone
+
+
+def save_backbone_weights(backbone: tf.keras.Model, directory: str) -> str:
+    """Writes the backbone's weights to `directory`/WEIGHTS_FILE atomically; returns the path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, WEIGHTS_FILE)
+    tmp_path = os.path.join(directory, f".tmp-{uuid.uuid4().hex[:8]}-{WEIGHTS_FILE}")
+    backbone.save_weights(tmp_path, save_format="h5")
+    os.replace(tmp_path, path)
+    return path
+
+
+class _EpochProgress(tf.keras.callbacks.Callback):
+    """A log line per epoch: the training loss and each task's training AUC."""
+
+    def __init__(self, label: str, epochs: int):
+        super().__init__()
+        self.label, self.epochs, self.start = label, epochs, time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        aucs = " ".join(f"{name[:-4]} {value:.4f}" for name, value in logs.items() if name.endswith("_auc"))
+        _LOG.info("%s: epoch %d/%d loss %.5f, train auc %s (%.0f s)", self.label, epoch + 1, self.epochs,
+                  logs.get("loss", float("nan")), aucs, time.perf_counter() - self.start)
