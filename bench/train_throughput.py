@@ -30,9 +30,8 @@ import tensorflow_transform as tft
 from serving.end_to_end import package_version
 from trainer.hparams import HParams
 from trainer.input import transformed_split
-from trainer.model import build_backbone
-from trainer.ranker import MultiTaskRanker, make_optimizer
-from trainer.train import vocabulary_sizes
+from trainer.ranker import MultiTaskRanker
+from trainer.train import compiled_ranker
 from transform.atomic import write_json
 from transform.logs import configure_logging
 from transform.pipeline import TRAIN_SPLIT, run_transform, split_patterns
@@ -50,14 +49,6 @@ def prepare(work_dir: str, train_rows: int) -> str:
     data_dir, transform_dir = os.path.join(work_dir, "data"), os.path.join(work_dir, "transform")
     simulate(SimulatorConfig(train_rows=train_rows, eval_rows=10_000, calibration_rows=10_000), data_dir)
     return run_transform(packaged_spec(), split_patterns(data_dir), transform_dir)
-
-
-def compiled_model(transform_dir: str, hparams: HParams) -> MultiTaskRanker:
-    spec = packaged_spec()
-    backbone = build_backbone(spec, vocabulary_sizes(spec, tft.TFTransformOutput(transform_dir)), hparams)
-    ranker = MultiTaskRanker(spec, backbone, hparams.task_weighting, hparams.loss_weights)
-    ranker.compile(optimizer=make_optimizer(ranker, hparams))
-    return ranker
 
 
 def training_batches(transform_dir: str, hparams: HParams) -> tf.data.Dataset:
@@ -112,7 +103,8 @@ def main() -> None:
         pipeline = training_batches(transform_dir, hparams)
         sides = {"pipeline": pipeline, "in_memory": in_memory_batches(pipeline, args.steps)}
         _LOG.info("timing %d rounds of %d steps per side", args.rounds, args.steps)
-        seconds = measure(compiled_model(transform_dir, hparams), sides, args.rounds, args.steps)
+        ranker = compiled_ranker(packaged_spec(), tft.TFTransformOutput(transform_dir), hparams)
+        seconds = measure(ranker, sides, args.rounds, args.steps)
     load_end = os.getloadavg()
     examples = args.rounds * args.steps * hparams.batch_size
     rates = {name: round(examples / sum(times)) for name, times in seconds.items()}

@@ -54,7 +54,7 @@ from transform.input_reader import InputError  # noqa: E402
 from transform.pipeline import split_patterns  # noqa: E402
 from transform.schema_inference import column_dtypes  # noqa: E402
 from transform.simulator import SimulatorConfig, simulate  # noqa: E402
-from transform.spec import SpecError, load_spec, packaged_spec  # noqa: E402
+from transform.spec import SpecError, load_spec  # noqa: E402
 from transform.validation import validate_input  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +121,7 @@ _HELP = {
 
 
 def _spec(args):
-    return load_spec(args.spec, args.data_root) if args.spec else packaged_spec(data_root_dir=args.data_root)
+    return load_spec(args.spec, args.data_root)
 
 
 def _add_output(command):

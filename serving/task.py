@@ -26,7 +26,7 @@ from trainer.hparams import HParams, hparams_from_dict, load_hparams  # noqa: E4
 from trainer.train import JobOptions, TrainingData  # noqa: E402
 from transform.logs import configure_logging  # noqa: E402
 from transform.pipeline import EVAL_SPLIT, split_pattern  # noqa: E402
-from transform.spec import load_spec, packaged_spec  # noqa: E402
+from transform.spec import load_spec  # noqa: E402
 
 GCS_PREFIX, GCS_FUSE_ROOT = "gs://", "/gcs/"
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         strategy=strategy,
         role=role,
     )
-    spec = load_spec(args.spec, args.data_root) if args.spec else packaged_spec(data_root_dir=args.data_root)
+    spec = load_spec(args.spec, args.data_root)
     warmup = warmup_rows(spec, split_pattern(args.data, EVAL_SPLIT) if args.data else None)
     run_training_job(spec, TrainingData.from_transform_dir(args.transform), _hparams(args), options, export_dir,
                      warmup, model_dir=args.model_dir)

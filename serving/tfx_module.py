@@ -48,14 +48,13 @@ from trainer.tuner import tuner_fn  # noqa: E402
 __all__ = ["preprocessing_fn", "run_fn", "tuner_fn"]
 
 SPEC_ENV = "FEEDRANK_SPEC"
-DEFAULT_SPEC = "homefeed"
 CALIBRATION_SPLIT_DIR = "Split-calibration"
 TRAINED_MODEL_SUBDIR = "model"
 
 
 def spec_from_config(custom_config: dict | None) -> Spec:
     """The spec named by `custom_config["spec"]`, else $FEEDRANK_SPEC, else the packaged homefeed."""
-    return load_spec((custom_config or {}).get("spec") or os.environ.get(SPEC_ENV) or DEFAULT_SPEC)
+    return load_spec((custom_config or {}).get("spec") or os.environ.get(SPEC_ENV))
 
 
 # Called by TFX's Transform component.

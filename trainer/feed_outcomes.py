@@ -18,6 +18,8 @@ import dataclasses
 
 import numpy as np
 
+from trainer.feed_quality import rank_within_groups
+
 SHARE, EXPECTED_ACTIONS, CALIBRATED, TRUE = "share", "expected_actions", "calibrated", "true"
 
 
@@ -47,12 +49,8 @@ def top_k_mask(groups, scores, k: int) -> np.ndarray:
     """True on the rows among the k highest `scores` of their group (ties: earlier rows first)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    groups, scores = np.asarray(groups), np.asarray(scores, np.float64)
-    order = np.lexsort((np.arange(len(groups)), -scores, groups))
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    mask = np.zeros(len(groups), bool)
+    order, _, rank = rank_within_groups(groups, scores)
+    mask = np.zeros(len(order), bool)
     mask[order[rank < k]] = True
     return mask
 

@@ -28,9 +28,8 @@ carry, against the k the oracle would pick from the same logged impressions.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
-from trainer.input import raw_record_dataset
+from trainer.raw_columns import group_key_spec, read_raw_columns
 from trainer.report import EvalColumns
 from transform.spec import Spec
 
@@ -53,13 +52,7 @@ def calibrated_utility(spec: Spec, columns: EvalColumns) -> np.ndarray:
 
 def read_group_keys(spec: Spec, raw_pattern: str, batch_size: int = 4096) -> np.ndarray:
     """The `group_key` (feed request id) of every raw row, in the file order evaluation reads."""
-    if not spec.group_key:
-        raise ValueError(f"spec {spec.name!r} declares no group_key: feed quality ranks the rows of each request")
-    feature_spec = {spec.group_key: tf.io.FixedLenFeature([], tf.int64, default_value=-1)}
-    return np.concatenate([
-        tf.io.parse_example(batch, feature_spec)[spec.group_key].numpy()
-        for batch in raw_record_dataset(raw_pattern, batch_size)
-    ])
+    return read_raw_columns(raw_pattern, group_key_spec(spec), batch_size)[spec.group_key]
 
 
 def feed_quality(groups, scores: dict[str, np.ndarray], utility, k: int) -> dict[str, dict[str, float]]:
@@ -98,16 +91,26 @@ def ranking_quality(groups, scores, utility, k: int) -> dict[str, float]:
     }
 
 
+def rank_within_groups(groups, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows sorted by group, then by score (highest first; ties in row order).
+
+    Returns (order, starts, rank): the row indices in that order, where each group starts in
+    it, and each sorted row's 0-based rank within its group.
+    """
+    order = np.lexsort((-np.asarray(scores, dtype=np.float64), np.asarray(groups)))
+    sorted_groups = np.asarray(groups)[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return order, starts, rank
+
+
 class _Ranked:
-    """Rows sorted by group, then by score (highest first; ties in row order)."""
+    """Rows sorted by group, then by score, with their utility and their group's lowest utility."""
 
     def __init__(self, groups, scores, utility):
-        order = np.lexsort((-np.asarray(scores, dtype=np.float64), np.asarray(groups)))
-        sorted_groups = np.asarray(groups)[order]
+        order, self.starts, self.rank = rank_within_groups(groups, scores)
         self.utility = np.asarray(utility, dtype=np.float64)[order]
-        self.starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
         sizes = np.diff(np.r_[self.starts, len(order)])
-        self.rank = np.arange(len(order)) - np.repeat(self.starts, sizes)
         self.group_min = np.repeat(np.minimum.reduceat(self.utility, self.starts), sizes)
 
 

@@ -7,8 +7,6 @@ is written under a temporary name and renamed.
 from __future__ import annotations
 
 import math
-import os
-import uuid
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -16,6 +14,7 @@ from matplotlib.figure import Figure
 
 from trainer import metrics
 from trainer.report import RELIABILITY_BINS, EvalColumns, TaskRows, task_rows
+from transform.atomic import atomic_file
 
 _PLOT_COLUMNS = 3
 
@@ -87,15 +86,6 @@ def _zoom_range(rates: np.ndarray, axis) -> tuple[float, float]:
 
 
 def save_figure_atomically(figure: Figure, path: str) -> None:
-    """Saves beside `path` under a temporary name with the same extension, then renames."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    stem, extension = os.path.splitext(os.path.basename(path))
-    tmp_path = os.path.join(directory, f".{stem}.tmp-{uuid.uuid4().hex[:8]}{extension}")
-    try:
+    """Saves `figure` to `path` atomically (the format follows the extension)."""
+    with atomic_file(path) as tmp_path:
         figure.savefig(tmp_path, dpi=100)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise

@@ -14,17 +14,15 @@ import logging
 import math
 import os
 import time
-import uuid
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer.hparams import HParams
 from trainer.input import transformed_dataset
-from trainer.model import build_backbone
-from trainer.ranker import MultiTaskRanker, make_optimizer
-from trainer.train import vocabulary_sizes
+from trainer.train import compiled_ranker
 from transform.pipeline import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT, transformed_pattern
+from transform.atomic import atomic_file
 from transform.spec import Spec
 
 WEIGHTS_FILE = "backbone.weights.h5"
@@ -86,11 +84,10 @@ def train_trial_backbone(spec: Spec, data: SearchData, hparams: HParams, epochs:
                          initial_weights: str | None = None, label: str = "trial") -> tf.keras.Model:
     """Trains a backbone for `hparams` from `initial_epoch` to `epochs` (from `initial_weights` if given)."""
     tf.keras.backend.clear_session()
-    backbone = build_backbone(spec, vocabulary_sizes(spec, data.tft_output), hparams)
+    ranker = compiled_ranker(spec, data.tft_output, hparams)
+    backbone = ranker.backbone
     if initial_weights:
         backbone.load_weights(initial_weights)
-    ranker = MultiTaskRanker(spec, backbone, hparams.task_weighting, hparams.loss_weights)
-    ranker.compile(optimizer=make_optimizer(ranker, hparams))
     steps_per_epoch = math.ceil(data.train_steps / hparams.epochs) if data.train_steps else None
     ranker.fit(
         data.train_dataset(hparams, repeat=steps_per_epoch is not None),
@@ -105,11 +102,9 @@ def train_trial_backbone(spec: Spec, data: SearchData, hparams: HParams, epochs:
 
 def save_backbone_weights(backbone: tf.keras.Model, directory: str) -> str:
     """Writes the backbone's weights to `directory`/WEIGHTS_FILE atomically; returns the path."""
-    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, WEIGHTS_FILE)
-    tmp_path = os.path.join(directory, f".tmp-{uuid.uuid4().hex[:8]}-{WEIGHTS_FILE}")
-    backbone.save_weights(tmp_path, save_format="h5")
-    os.replace(tmp_path, path)
+    with atomic_file(path) as tmp_path:
+        backbone.save_weights(tmp_path, save_format="h5")
     return path
 
 

@@ -119,27 +119,30 @@ def train(spec: Spec, transform_dir: str, hparams: HParams, model_dir: str | Non
     return train_on(spec, TrainingData.from_transform_dir(transform_dir), hparams, model_dir, options)
 
 
+def calibrate(spec: Spec, backbone: tf.keras.Model, calibration_batches: tf.data.Dataset,
+              tft_output: tft.TFTransformOutput) -> tuple[dict[str, CalibrationFit], tf.keras.Model]:
+    """Freezes `backbone`, fits every head's calibrator on `calibration_batches`; returns them and
+    the scoring model (backbone + calibrators + utility)."""
+    backbone.trainable = False
+    calibrators = fit_calibrators(backbone, calibration_batches, spec, segment_sizes=vocabulary_sizes(spec, tft_output),
+                                  value_names=segment_value_names(spec, tft_output))
+    return calibrators, build_scoring_model(spec, backbone, calibrators)
+
+
 def train_on(spec: Spec, data: TrainingData, hparams: HParams, model_dir: str | None = None,
              options: JobOptions | None = None) -> TrainResult:
     """Trains the backbone on `data.train`, freezes it, fits calibrators on `data.calibration`."""
     options = options or JobOptions()
     tft_output = tft.TFTransformOutput(data.transform_dir)
     feature_spec = tft_output.transformed_feature_spec()
-    ranker = _compiled_ranker(spec, tft_output, hparams, options.strategy or tf.distribute.get_strategy())
+    ranker = compiled_ranker(spec, tft_output, hparams, options.strategy)
     validation = sharded(_batches(data.eval, feature_spec, hparams), len(list_files(data.eval)), options.role).take(
         options.eval_steps or hparams.validation_steps)
     history, steps = _fit(ranker, spec, data.train, feature_spec, validation, hparams, options)
     _LOG.info("train: backbone frozen; fitting calibrators on %s", data.calibration)
-    backbone = ranker.backbone
-    backbone.trainable = False
-    calibrators = fit_calibrators(
-        backbone,
-        _batches(data.calibration, feature_spec, hparams),
-        spec,
-        segment_sizes=vocabulary_sizes(spec, tft_output),
-        value_names=segment_value_names(spec, tft_output),
-    )
-    result = TrainResult(backbone, build_scoring_model(spec, backbone, calibrators), calibrators, history, steps)
+    calibrators, scoring_model = calibrate(spec, ranker.backbone, _batches(data.calibration, feature_spec, hparams),
+                                           tft_output)
+    result = TrainResult(ranker.backbone, scoring_model, calibrators, history, steps)
     if options.tensorboard_dir and options.role.is_chief:
         log_calibrated_ratios(options.tensorboard_dir, spec, result.scoring_model, validation,
                               step=steps["epochs"] - 1)
@@ -182,10 +185,10 @@ def load_trained(model_dir: str) -> TrainResult:
     )
 
 
-def _compiled_ranker(spec: Spec, tft_output: tft.TFTransformOutput, hparams: HParams,
-                     strategy: tf.distribute.Strategy) -> MultiTaskRanker:
+def compiled_ranker(spec: Spec, tft_output: tft.TFTransformOutput, hparams: HParams,
+                    strategy: tf.distribute.Strategy | None = None) -> MultiTaskRanker:
     """The model and its optimizer, created in the strategy's scope (their variables are mirrored)."""
-    with strategy.scope():
+    with (strategy or tf.distribute.get_strategy()).scope():
         backbone = build_backbone(spec, vocabulary_sizes(spec, tft_output), hparams)
         ranker = MultiTaskRanker(spec, backbone, hparams.task_weighting, hparams.loss_weights)
         ranker.compile(optimizer=make_optimizer(ranker, hparams))

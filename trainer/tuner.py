@@ -39,7 +39,7 @@ from trainer.search_trial import SearchData
 from trainer.train import vocabulary_sizes
 from transform.atomic import write_json
 from transform.pipeline import CALIBRATION_SPLIT, transformed_pattern
-from transform.spec import Spec, load_spec, packaged_spec
+from transform.spec import Spec, load_spec
 
 try:
     from tfx.components.tuner.component import TunerFnResult
@@ -66,7 +66,7 @@ def build_tuner(spec: Spec, space: SearchSpace, vocab_sizes: dict[str, int], dir
 def tuner_fn(fn_args) -> TunerFnResult:
     """A RankingTuner over `fn_args.working_dir`, and the search data as fit kwargs."""
     config = dict(getattr(fn_args, "custom_config", None) or {})
-    spec = load_spec(config["spec"]) if config.get("spec") else packaged_spec()
+    spec = load_spec(config.get("spec"))
     data = search_data(fn_args, config)
     tuner = build_tuner(spec, load_search_space(spec, config.get("search_space")),
                         vocabulary_sizes(spec, data.tft_output), fn_args.working_dir,

@@ -21,10 +21,10 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import metrics
-from trainer.calibration import collect_logits, fit_calibrators, gather_task_columns
-from trainer.scoring import build_scoring_model, scoring_input_names
+from trainer.calibration import collect_logits, gather_task_columns
+from trainer.scoring import scoring_input_names
 from trainer.search_trial import SearchData
-from trainer.train import segment_value_names, vocabulary_sizes
+from trainer.train import calibrate
 from transform.spec import Spec
 
 OBJECTIVES = {"auc": ("utility_weighted_auc", "max"), "logloss": ("calibrated_log_loss", "min")}
@@ -60,11 +60,7 @@ def trial_metrics(spec: Spec, backbone: tf.keras.Model, data: SearchData, object
 
 
 def _calibrated_log_losses(spec: Spec, backbone: tf.keras.Model, data: SearchData) -> dict[str, float]:
-    backbone.trainable = False
-    calibrators = fit_calibrators(backbone, data.calibration_dataset(), spec,
-                                  segment_sizes=vocabulary_sizes(spec, data.tft_output),
-                                  value_names=segment_value_names(spec, data.tft_output))
-    scoring_model = build_scoring_model(spec, backbone, calibrators)
+    _, scoring_model = calibrate(spec, backbone, data.calibration_dataset(), data.tft_output)
     names = scoring_input_names(spec)
     # gather_task_columns keeps each task's segment rows; its "logit" column holds the probability here.
     batches = ((scoring_model({name: batch[name] for name in names}, training=False), batch)

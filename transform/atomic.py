@@ -40,13 +40,31 @@ def replace_directory(new_dir: str, final_dir: str) -> None:
     shutil.rmtree(old_dir)
 
 
+@contextlib.contextmanager
+def atomic_file(path: str) -> Iterator[str]:
+    """Yields a temporary path beside `path`; renames it onto `path` once the block succeeds.
+
+    The temporary name keeps every suffix of `path`'s name (`.png`, `.weights.h5`: writers
+    that infer the format from it still choose the same one) and starts with a dot; on an
+    exception it is removed and `path` is left as it was.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    stem, dot, suffixes = os.path.basename(path).partition(".")
+    tmp_path = os.path.join(directory, f".{stem}.tmp-{uuid.uuid4().hex[:8]}{dot}{suffixes}")
+    try:
+        yield tmp_path
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+    os.replace(tmp_path, path)
+
+
 def write_text(text: str, path: str) -> None:
     """Writes `text` to `path` atomically."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp_path = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(tmp_path, "w") as handle:
+    with atomic_file(path) as tmp_path, open(tmp_path, "w") as handle:
         handle.write(text)
-    os.replace(tmp_path, path)
 
 
 def write_json(payload: Any, path: str) -> None:

@@ -156,12 +156,17 @@ class Spec:
         return {task.name: task.utility_weight for task in self.tasks}
 
 
-def load_spec(path: str, data_root_dir: Optional[str] = None) -> Spec:
+DEFAULT_SPEC = "homefeed"  # the packaged spec of the simulator's logs, used when none is named
+
+
+def load_spec(path: Optional[str], data_root_dir: Optional[str] = None) -> Spec:
     """Reads a spec from a YAML or JSON file, or a packaged one by name, and validates it.
 
-    Relative input paths resolve against `data_root_dir`, else $FEEDRANK_DATA_ROOT, else the
-    spec file's directory.
+    No path (None or "") means the packaged DEFAULT_SPEC. Relative input paths resolve
+    against `data_root_dir`, else $FEEDRANK_DATA_ROOT, else the spec file's directory.
     """
+    if not path:
+        return packaged_spec(data_root_dir=data_root_dir)
     packaged = os.path.join(PACKAGED_SPECS, f"{path}.yaml")
     if not os.path.exists(path) and os.path.sep not in path and os.path.exists(packaged):
         path = packaged
@@ -173,7 +178,7 @@ def load_spec(path: str, data_root_dir: Optional[str] = None) -> Spec:
     return spec_from_dict(raw, source=path, root=data_root(path, data_root_dir))
 
 
-def packaged_spec(name: str = "homefeed", data_root_dir: Optional[str] = None) -> Spec:
+def packaged_spec(name: str = DEFAULT_SPEC, data_root_dir: Optional[str] = None) -> Spec:
     """A spec shipped with the package, by name (`homefeed` is the simulator's)."""
     return load_spec(os.path.join(PACKAGED_SPECS, f"{name}.yaml"), data_root_dir)
 
