@@ -67,46 +67,44 @@ class MemorySplit:
 
 
 def load_split(file_patterns: str | Sequence[str], feature_spec: dict, limit_bytes: int) -> MemorySplit | None:
-    """The split in the files matching `file_patterns` (one pattern or several) parsed into memory; None (stream it instead) when its columns
-    would take more than `limit_bytes` or a feature is not a fixed-length number."""
+    """The split in the files matching `file_patterns` (one pattern or several) parsed into memory;
+    None (stream it instead) when its columns would take more than `limit_bytes` or a feature
+    is not a fixed-length number."""
     unpackable = sorted(name for name, feature in feature_spec.items()
                         if not isinstance(feature, tf.io.FixedLenFeature) or feature.dtype == tf.string)
     if unpackable:
         _LOG.info("train: streaming the training split (features of varying length or strings: %s)", unpackable)
         return None
-    names = sorted(feature_spec)
-    parts, held, rows = {name: [] for name in names}, 0, 0
+    layout = _layout(feature_spec)
+    blocks, held, rows = {dtype: [] for dtype, _, _ in layout.values()}, 0, 0
     patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
     _LOG.info("train: reading the training split %s into memory (at most %.0f MB)", patterns, limit_bytes / 2**20)
     batches = (batch for pattern in patterns for batch in transformed_dataset(pattern, feature_spec, LOAD_BATCH_ROWS))
     for batch in batches:
-        for name in names:
-            values = batch[name].numpy()
-            parts[name].append(values.reshape(len(values), -1))
-            held += values.nbytes
-        rows += len(values)
+        for dtype in blocks:
+            block = np.concatenate([batch[name].numpy().reshape(len(batch[name]), -1)
+                                    for name, (of_dtype, _, _) in layout.items() if of_dtype == dtype], axis=1)
+            blocks[dtype].append(block)
+            held += block.nbytes
+        rows += len(block)
         if held > limit_bytes:
             _LOG.info("train: streaming the training split: its columns exceed %.0f MB", limit_bytes / 2**20)
             return None
     if rows == 0:
         raise ValueError(f"the training split {patterns} holds no rows")
-    split = _pack({name: np.concatenate(chunks) for name, chunks in parts.items()},
-                  {name: tuple(feature_spec[name].shape) for name in names}, rows)
-    _LOG.info("train: %d training rows held in memory (%.0f MB)", rows, held / 2**20)
-    return split
-
-
-def _pack(columns: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], rows: int) -> MemorySplit:
-    """One [rows, width] table per dtype, the features side by side."""
-    by_dtype: dict[np.dtype, list[str]] = {}
-    for name, values in columns.items():
-        by_dtype.setdefault(values.dtype, []).append(name)
-    tables, layout = {}, {}
     with tf.device("/cpu:0"):
-        for numpy_dtype, names in by_dtype.items():
-            dtype = tf.as_dtype(numpy_dtype)
-            table = np.concatenate([columns[name] for name in names], axis=1)
-            tables[dtype] = tf.Variable(table, trainable=False, name=f"training_rows_{dtype.name}")
-            offsets = np.cumsum([0] + [columns[name].shape[1] for name in names])
-            layout.update({name: (dtype, int(first), shapes[name]) for name, first in zip(names, offsets)})
+        tables = {dtype: tf.Variable(np.concatenate(parts), trainable=False, name=f"training_rows_{dtype.name}")
+                  for dtype, parts in blocks.items()}
+    _LOG.info("train: %d training rows held in memory (%.0f MB)", rows, held / 2**20)
     return MemorySplit(tables, layout, rows)
+
+
+def _layout(feature_spec: dict) -> dict[str, tuple[tf.DType, int, tuple[int, ...]]]:
+    """Where each feature's columns sit: features of one dtype side by side, in name order."""
+    layout, next_column = {}, {}
+    for name in sorted(feature_spec):
+        feature = feature_spec[name]
+        first = next_column.get(feature.dtype, 0)
+        layout[name] = (feature.dtype, first, tuple(feature.shape))
+        next_column[feature.dtype] = first + int(np.prod(feature.shape))
+    return layout
