@@ -154,17 +154,18 @@ def compare_sides(sides: dict, rounds: int, steps: int) -> dict[str, list[float]
     return seconds
 
 
-def sides_at(transform_dir: str, memory: MemorySplit, hparams: HParams, steps: int) -> dict:
-    pipeline = memory.batches(hparams.batch_size, hparams.seed)
+def sides_at(transform_dir: str, memory: MemorySplit, hparams: HParams, steps: int) -> tuple[dict, int]:
+    """The four sides on the default world, and its embedding tables' parameter count."""
+    optimizers, tables = optimizer_sides(transform_dir, memory, hparams, world_scale=1)
+    default, pipeline = optimizers["default"]
     streaming = transformed_split(transform_dir, TRAIN_SPLIT, hparams.batch_size, shuffle=True,
                                   shuffle_buffer=hparams.shuffle_buffer, repeat=True, seed=hparams.seed)
-    default = default_ranker(transform_dir, hparams).make_train_function()
     return {
         "pipeline": (default, pipeline),
         "streaming": (default, streaming),
         "in_memory": (default, in_memory_batches(pipeline, steps)),
-        "plain_adam": (plain_adam_ranker(transform_dir, hparams).make_train_function(), pipeline),
-    }
+        "plain_adam": optimizers["plain_adam"],
+    }, tables
 
 
 def optimizer_sides(transform_dir: str, memory: MemorySplit, hparams: HParams, world_scale: int) -> tuple[dict, int]:
@@ -185,12 +186,17 @@ def larger_world(work_dir: str, hparams: HParams, world_scale: int, rows: int, r
     _LOG.info("simulating and transforming %d training rows of a world %d times as large (not timed)", rows, world_scale)
     transform_dir = prepare(work_dir, rows, world_scale)
     memory, _ = load(transform_dir)
-    sides, table_parameters = optimizer_sides(transform_dir, memory, hparams, world_scale)
+    sides, tables = optimizer_sides(transform_dir, memory, hparams, world_scale)
     seconds = compare_sides(sides, rounds, steps)
-    rates = {name: round(rounds * steps * hparams.batch_size / sum(times)) for name, times in seconds.items()}
-    return {"world_scale": world_scale, "train_rows": memory.rows, "embedding_parameters": table_parameters,
+    rates = examples_per_s(seconds, steps * hparams.batch_size)
+    return {"world_scale": world_scale, "train_rows": memory.rows, "embedding_parameters": tables,
             "examples_per_s": rates, "ratio_default_to_plain_adam": round(rates["default"] / rates["plain_adam"], 3),
             "ratio_per_round": round_ratios(seconds["default"], seconds["plain_adam"])}
+
+
+def examples_per_s(seconds: dict[str, list[float]], examples_per_round: int) -> dict[str, int]:
+    """Per side: examples over all its rounds / its seconds over all rounds."""
+    return {name: round(len(times) * examples_per_round / sum(times)) for name, times in seconds.items()}
 
 
 def round_ratios(numerator: list[float], denominator: list[float]) -> dict:
@@ -220,12 +226,10 @@ def main() -> None:
             point, memory = scaling_point(transform_dir, hparams)
             scaling.append(point)
         _LOG.info("timing %d rounds of %d steps per side on %d rows", args.rounds, args.steps, memory.rows)
-        sides = sides_at(transform_dir, memory, hparams, args.steps)
-        default_tables = table_parameters(default_ranker(transform_dir, hparams))
+        sides, default_tables = sides_at(transform_dir, memory, hparams, args.steps)
         seconds = compare_sides(sides, args.rounds, args.steps)
         scaled = larger_world(work_dir, hparams, args.world_scale, args.world_rows, args.rounds, args.steps)
-    examples = args.rounds * args.steps * hparams.batch_size
-    rates = {name: round(examples / sum(times)) for name, times in seconds.items()}
+    rates = examples_per_s(seconds, args.steps * hparams.batch_size)
     figures = {
         "command": " ".join(["python", "bench/train_throughput.py", *sys.argv[1:]]),
         "package_version": package_version(),
