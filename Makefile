@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 RUN_DIR ?= runs/default
 CENSUS_ROOT ?= ../shared/datasets/census-income
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install run census test bench clean
 
@@ -26,6 +27,11 @@ census: install
 
 test: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+# Every benchmark under bench/ (hours on 2 cores), then bench/results/summary.json, summary.md and
+# the README's table; e.g. BENCH_ARGS="--only transform_throughput", or "--collect" to run none.
+bench: install
+	$(BIN)/python bench/suite.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

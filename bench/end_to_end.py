@@ -1,26 +1,49 @@
-"""Times the default end-to-end job and records its quality figures.
+"""Times the default end-to-end job and records its cost and quality figures.
 
-    .venv/bin/python bench/end_to_end.py [--output runs/bench]
+    .venv/bin/python bench/end_to_end.py [--output runs/bench] [--results PATH]
+        [--train-rows N --eval-rows N --calibration-rows N --epochs N]  (a smaller job, for a quick check)
 
-Runs what `make run` runs (default simulator config and hyperparameters), then prints and
-writes bench/results/end_to_end.json: wall seconds per stage and in total, and per task the
-eval AUC beside the true-probability AUC, their ratio, and the calibration ratio and ECE
-before and after calibration.
+Runs what `make run` runs (default simulator config and hyperparameters unless overridden),
+then prints and writes bench/results/end_to_end.json (or `--results`):
+- wall seconds and peak resident memory (RSS) per stage (`serving/stage_metrics.py`: the
+  process's peak is reset before each stage), and total seconds;
+- the SavedModel's size: bytes of the export's version directory (variables, assets, warmup);
+- per task, the eval AUC beside the true-probability AUC, their ratio, and the calibration
+  ratio and ECE before and after calibration;
+- the calibration ratio after calibration of every task x pin_type cell with at least
+  MIN_CELL_POSITIVES positives (bench/calibration.py's `summarize`), and its range;
+- feed quality on the eval split (`trainer/feed_quality.py`): the expected top-k utility of
+  ranking each request by the calibrated utility, of the oracle (the true utility) and of
+  random order; fraction of oracle = U@k / U@k(oracle), and of the oracle's gain over random
+  = (U@k - U@k(random)) / (U@k(oracle) - U@k(random)). The eval split is scored again for it,
+  after the timed stages.
 """
 import argparse
+import dataclasses
 import json
+import logging
 import os
-import platform
+import sys
 import time
 
-from serving.end_to_end import package_version, run_end_to_end
+import tensorflow_transform as tft
+
+from calibration import MIN_CELL_POSITIVES, summarize
+from machine import machine_info
+from serving.end_to_end import PEAK_MEMORY, package_version, run_end_to_end
+from trainer.evaluate import collect_eval_columns
+from trainer.feed_quality import ORACLE, RANDOM, calibrated_utility, feed_quality, read_group_keys, true_utility
 from trainer.hparams import HParams
+from trainer.train import load_trained
 from transform.atomic import write_json
+from transform.logs import configure_logging
+from transform.pipeline import EVAL_SPLIT, split_patterns
 from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
-from transform.logs import configure_logging
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "end_to_end.json")
+CALIBRATED_UTILITY = "calibrated utility"
+_LOG = logging.getLogger("end_to_end")
 
 
 def quality(report: dict) -> dict:
@@ -39,27 +62,88 @@ def quality(report: dict) -> dict:
     return figures
 
 
-def main() -> None:
+def calibration_by_pin_type(report: dict) -> dict:
+    """Per task the pin_type cells with enough positives; the range of their ratio after calibration."""
+    tasks = summarize(report)
+    ratios = [cell["ratio_after"] for task in tasks.values() for cell in task["pin_type_cells"].values()]
+    return {
+        "min_cell_positives": MIN_CELL_POSITIVES,
+        "ratio_after_range": [min(ratios), max(ratios)] if ratios else None,
+        "tasks": {name: {"pin_type_cells": task["pin_type_cells"], "ratio_after_range": task["ratio_after_range"]}
+                  for name, task in tasks.items()},
+    }
+
+
+def top_k_utility(run_dir: str, k: int) -> dict:
+    """U@k of the calibrated utility, the oracle and random order on the run's eval split."""
+    spec = packaged_spec()
+    trained = load_trained(os.path.join(run_dir, "model"))
+    eval_pattern = split_patterns(os.path.join(run_dir, "data"), (EVAL_SPLIT,))[EVAL_SPLIT]
+    _LOG.info("scoring the eval split again for feed quality (top %d)", k)
+    columns = collect_eval_columns(spec, tft.TFTransformOutput(os.path.join(run_dir, "transform")),
+                                   trained.backbone, trained.scoring_model, eval_pattern)
+    groups = read_group_keys(spec, eval_pattern)
+    figures = feed_quality(groups, {CALIBRATED_UTILITY: calibrated_utility(spec, columns)},
+                           true_utility(spec, columns), k)
+    ours, oracle, random = (figures[name]["top_k_utility"] for name in (CALIBRATED_UTILITY, ORACLE, RANDOM))
+    return {
+        "k": k,
+        "requests": len(set(groups.tolist())),
+        "top_k_utility": {CALIBRATED_UTILITY: ours, ORACLE: oracle, RANDOM: random},
+        "ndcg": figures[CALIBRATED_UTILITY]["ndcg"],
+        "fraction_of_oracle": ours / oracle,
+        "gain_over_random_fraction_of_oracle": (ours - random) / (oracle - random),
+    }
+
+
+def directory_bytes(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+
+
+def read_run_json(run_dir: str, name: str) -> dict:
+    with open(os.path.join(run_dir, name)) as handle:
+        return json.load(handle)
+
+
+def parse_args() -> argparse.Namespace:
+    defaults, hparams = SimulatorConfig(), HParams()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--output", default="runs/bench")
-    args = parser.parse_args()
+    parser.add_argument("--output", default="runs/bench", help="run directory")
+    parser.add_argument("--results", default=RESULTS, help="where the figures go (JSON)")
+    parser.add_argument("--train-rows", type=int, default=defaults.train_rows)
+    parser.add_argument("--eval-rows", type=int, default=defaults.eval_rows)
+    parser.add_argument("--calibration-rows", type=int, default=defaults.calibration_rows)
+    parser.add_argument("--epochs", type=int, default=hparams.epochs)
+    parser.add_argument("--top-k", type=int, default=5, help="feed positions valued by the top-k utility")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     configure_logging()
-    config, hparams = SimulatorConfig(), HParams()
+    config = SimulatorConfig(train_rows=args.train_rows, eval_rows=args.eval_rows,
+                             calibration_rows=args.calibration_rows)
+    hparams = dataclasses.replace(HParams(), epochs=args.epochs)
+    load_start = os.getloadavg()
     start = time.perf_counter()
     result = run_end_to_end(packaged_spec(), args.output, config, hparams)
     total = time.perf_counter() - start
-    with open(os.path.join(args.output, "timings.json")) as handle:
-        stages = json.load(handle)
+    machine = machine_info(load_start)
+    saved_model_bytes = directory_bytes(result["export_dir"])
     figures = {
-        "command": "python bench/end_to_end.py",
+        "command": " ".join(["python", "bench/end_to_end.py", *sys.argv[1:]]),
         "package_version": package_version(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine,
         "rows": {"train": config.train_rows, "eval": config.eval_rows, "calibration": config.calibration_rows},
         "epochs": hparams.epochs,
-        "seconds": {**stages, "total": round(total, 1)},
+        "seconds": {**read_run_json(args.output, "timings.json"), "total": round(total, 1)},
+        "peak_memory": read_run_json(args.output, PEAK_MEMORY),
+        "saved_model": {"bytes": saved_model_bytes, "mb": round(saved_model_bytes / 2**20, 2)},
         "tasks": quality(result["report"]),
+        "calibration_by_pin_type": calibration_by_pin_type(result["report"]),
+        "feed_quality": top_k_utility(args.output, args.top_k),
     }
-    write_json(figures, RESULTS)
+    write_json(figures, args.results)
     print(json.dumps(figures, indent=2))
 
 

@@ -1,6 +1,7 @@
 """Latency of ranking one request (one user, 500 pins) through `serving_default`, against bare Keras.
 
     .venv/bin/python bench/serving_latency.py [--run-dir runs/default] [--requests 2000] [--export VERSION_DIR]
+        [--results PATH]
 
 A request is 500 serialized raw tf.Examples: one user's features joined to 500 different
 pins from the run's eval split. The served side is `serving_default` of an export loaded with
@@ -10,13 +11,13 @@ are those of the current export code (`--export` times an existing version inste
 baseline is the bare Keras scoring model (`<run-dir>/model`) in a tf.function, on the same
 candidates already transformed. Both are timed in one process, alternating request by request,
 so that load from other processes on the machine falls on both alike. Prints and writes
-bench/results/serving_latency.json: p50, p99 and mean milliseconds per side and their ratios.
+bench/results/serving_latency.json (or `--results`): p50, p99 and mean milliseconds per side
+and their ratios, with the machine's load average around the run.
 """
 import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from machine import machine_info
 from serving.end_to_end import export_stage, package_version
 from serving.signatures import SERVING_DEFAULT
 from serving.warmup import request_rows
@@ -46,6 +48,9 @@ _LOG = logging.getLogger("serving_latency")
 def candidate_requests(spec, eval_pattern: str, candidates: int) -> list[list[bytes]]:
     """DISTINCT_REQUESTS requests; request k joins eval row k's user to `candidates` other rows' pins."""
     rows = request_rows(eval_pattern, [f.name for f in spec.features], DISTINCT_REQUESTS * candidates)
+    if len(rows) < DISTINCT_REQUESTS * candidates:
+        raise ValueError(f"{eval_pattern}: {len(rows)} rows, fewer than the {DISTINCT_REQUESTS} requests x "
+                         f"{candidates} candidates the bench sends")
     requests = []
     for k in range(DISTINCT_REQUESTS):
         user = tf.train.Example.FromString(rows[k * candidates]).features.feature
@@ -85,10 +90,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per side (at least 1,000)")
     parser.add_argument("--candidates", type=int, default=500, help="pins per request")
     parser.add_argument("--export", help="an existing export version to time instead of a fresh export")
+    parser.add_argument("--results", default=RESULTS, help="where the figures go (JSON)")
     args = parser.parse_args()
     if args.requests < 1000:
         parser.error("--requests: p99 needs at least 1,000 requests")
     configure_logging()
+    load_start = os.getloadavg()
     spec = packaged_spec()
     transform_dir = os.path.join(args.run_dir, "transform")
     eval_pattern = split_patterns(os.path.join(args.run_dir, "data"))["eval"]
@@ -109,7 +116,7 @@ def main() -> None:
     figures = {
         "command": " ".join(["python", "bench/serving_latency.py", *sys.argv[1:]]),
         "package_version": package_version(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine_info(load_start),
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
         "export": args.export or "fresh export of <run-dir>/model",
@@ -120,7 +127,7 @@ def main() -> None:
         "ratio": {key: round(served[key] / bare[key], 3) for key in served},
         "goal": {"serving_default_p99_ms": 15.0, "ratio": 1.5},
     }
-    write_json(figures, RESULTS)
+    write_json(figures, args.results)
     print(json.dumps(figures, indent=2))
 
 

@@ -1,17 +1,21 @@
-"""Transform throughput (rows/s) at 100k and 1M simulator rows, in memory and with 2 worker processes.
+"""Transform throughput (rows/s) at 100k, 1M and 3M simulator rows, in memory and with 2 worker processes.
 
-    .venv/bin/python bench/transform_throughput.py [--sizes 100000 1000000]
+    .venv/bin/python bench/transform_throughput.py [--sizes 100000 1000000 3000000]
+        [--multi-processing-sizes N ...] [--results PATH]
 
 For each size N the simulator writes N rows once, before any timing (train 80%, eval and
 calibration 10% each: the default run's proportions), into a temporary directory. The timed
 region is `transform.pipeline.run_transform` on them, as `feedrank transform` runs it: analyze
 the train split, transform and write every split. Each size runs on Beam's DirectRunner in
-memory and in multi_processing mode with 2 workers (`--direct_running_mode=multi_processing
---direct_num_workers=2`), the modes taking turns. rows/s = N / wall seconds. Linear growth
-means time(1M) / time(100k) / 10 <= 1 (the fixed cost of building and starting the pipeline
-makes small runs relatively slower). Prints and writes bench/results/transform_throughput.json
-with the machine's load average around every run: on a shared machine, other processes' load
-slows the figures down.
+memory and, for the sizes in `--multi-processing-sizes` (default: every size; leave the
+largest out to save its run's time), in multi_processing mode with 2 workers
+(`--direct_running_mode=multi_processing --direct_num_workers=2`), the modes taking turns.
+rows/s = N / wall seconds. Scaling, per mode and size: time(N) / time(smallest) / (N /
+smallest), against the smallest size measured in that mode; growth is linear or better when it
+is <= 1 (the fixed cost of building and starting the pipeline makes small runs relatively
+slower). Prints and writes bench/results/transform_throughput.json (or `--results`) with the
+machine's load average around every run: on a shared machine, other processes' load slows the
+figures down.
 """
 import argparse
 import json
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import time
 
+from machine import machine_info
 from serving.end_to_end import package_version
 from transform.atomic import write_json
 from transform.logs import configure_logging
@@ -30,11 +35,12 @@ from transform.simulator import SPLITS, SimulatorConfig, simulate
 from transform.spec import packaged_spec
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "transform_throughput.json")
+IN_MEMORY, MULTI_PROCESSING = "in_memory", "multi_processing_2_workers"
 MODES = {
-    "in_memory": [],
-    "multi_processing_2_workers": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    IN_MEMORY: [],
+    MULTI_PROCESSING: ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
 }
-GOAL = {"rows_per_s_at_1m": 20_000, "time_ratio_per_10x_rows": 1.0}
+GOAL = {"rows_per_s_at_1m": 20_000, "time_ratio_per_size_ratio": 1.0}
 _LOG = logging.getLogger("transform_throughput")
 
 
@@ -57,7 +63,7 @@ def time_transform(data_dir: str, output_dir: str, beam_args: list[str], rows: i
             "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]}
 
 
-def measure(sizes: list[int], work_dir: str) -> dict:
+def measure(sizes: list[int], multi_processing_sizes: set[int], work_dir: str) -> dict:
     """{mode: {rows: timing}}, simulating each size once."""
     results = {mode: {} for mode in MODES}
     for rows in sizes:
@@ -65,47 +71,64 @@ def measure(sizes: list[int], work_dir: str) -> dict:
         _LOG.info("simulating %d rows (not timed)", rows)
         simulate(simulator_config(rows), data_dir)
         for mode, beam_args in MODES.items():
+            if mode == MULTI_PROCESSING and rows not in multi_processing_sizes:
+                continue
             _LOG.info("timing the transform of %d rows, %s", rows, mode)
             results[mode][str(rows)] = time_transform(data_dir, os.path.join(work_dir, f"{mode}_{rows}"), beam_args, rows)
             _LOG.info("%d rows, %s: %s", rows, mode, results[mode][str(rows)])
     return results
 
 
-def summary(results: dict, sizes: list[int]) -> dict:
-    """Per mode: rows/s at the largest size, and time(largest)/time(smallest) per unit of size ratio."""
-    small, large = str(min(sizes)), str(max(sizes))
-    return {
-        mode: {
-            f"rows_per_s_at_{large}": timings[large]["rows_per_s"],
-            "time_ratio_per_size_ratio": round(timings[large]["seconds"] / timings[small]["seconds"]
-                                               / (int(large) / int(small)), 3),
-        }
-        for mode, timings in results.items()
-    }
+def scaling(results: dict) -> dict:
+    """Per mode, per size: time(N) / time(smallest) / (N / smallest), the smallest measured in that mode."""
+    growth = {}
+    for mode, timings in results.items():
+        if not timings:
+            continue
+        smallest = min(timings, key=int)
+        growth[mode] = [
+            {"rows": int(rows), "seconds": timing["seconds"],
+             "time_ratio_per_size_ratio": round(timing["seconds"] / timings[smallest]["seconds"]
+                                                / (int(rows) / int(smallest)), 3)}
+            for rows, timing in sorted(timings.items(), key=lambda item: int(item[0]))
+        ]
+    return growth
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000],
+                        help="simulator rows per run")
+    parser.add_argument("--multi-processing-sizes", type=int, nargs="*",
+                        help="sizes also timed with 2 worker processes (default: every size)")
+    parser.add_argument("--results", default=RESULTS, help="where the figures go (JSON)")
+    args = parser.parse_args()
+    if args.multi_processing_sizes is None:
+        args.multi_processing_sizes = args.sizes
+    unknown = sorted(set(args.multi_processing_sizes) - set(args.sizes))
+    if unknown:
+        parser.error(f"--multi-processing-sizes {unknown} are not among --sizes {args.sizes}")
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="simulator rows per run")
-    args = parser.parse_args()
+    args = parse_args()
     configure_logging()
     load_start = os.getloadavg()
+    sizes = sorted(args.sizes)
     with tempfile.TemporaryDirectory() as work_dir:
-        results = measure(sorted(args.sizes), work_dir)
-    load_end = os.getloadavg()
+        results = measure(sizes, set(args.multi_processing_sizes), work_dir)
     figures = {
         "command": " ".join(["python", "bench/transform_throughput.py", *sys.argv[1:]]),
         "package_version": package_version(),
-        "machine": {"cpus": os.cpu_count(), "load_average_start": [round(x, 2) for x in load_start],
-                    "load_average_end": [round(x, 2) for x in load_end],
-                    "busy": max(load_start[0], load_end[0]) > (os.cpu_count() or 1)},
-        "rows": {str(rows): {split: simulator_config(rows).rows(split) for split in SPLITS} for rows in sorted(args.sizes)},
+        "machine": machine_info(load_start),
+        "rows": {str(rows): {split: simulator_config(rows).rows(split) for split in SPLITS} for rows in sizes},
         "modes": {mode: " ".join(beam_args) or "DirectRunner, in memory" for mode, beam_args in MODES.items()},
         "results": results,
-        "summary": summary(results, sorted(args.sizes)),
+        "scaling": scaling(results),
         "goal": GOAL,
     }
-    write_json(figures, RESULTS)
+    write_json(figures, args.results)
     print(json.dumps(figures, indent=2))
 
 

@@ -43,7 +43,7 @@ from trainer.ranking_tuner import ORACLES  # noqa: E402
 from trainer.search import BEST_HPARAMS, run_search  # noqa: E402
 from trainer.search_space import SearchSpaceError, load_search_space  # noqa: E402
 from trainer.search_trial import SearchData  # noqa: E402
-from trainer.train import JobOptions, load_trained  # noqa: E402
+from trainer.train import MB, JobOptions, load_trained  # noqa: E402
 from trainer.video_experiment import (  # noqa: E402
     EXPERIMENT_HPARAMS, EXPERIMENT_WORLD, run_video_experiment, write_video_experiment,
 )
@@ -145,6 +145,8 @@ def _add_training_job(command):
                          "a rerun resumes from the last backup")
     command.add_argument("--checkpoint-every-steps", type=int, default=JobOptions.checkpoint_every_steps)
     command.add_argument("--tensorboard-dir", help="per-task TensorBoard scalars (loss, AUC, calibration ratio)")
+    command.add_argument("--in-memory-limit-mb", type=int, default=JobOptions.in_memory_limit_bytes // MB,
+                         help="train from memory when the parsed training split takes at most this; 0: stream it")
 
 
 def _add_export_dir(command):
@@ -258,7 +260,7 @@ def _transform(args):
 
 def _train(args):
     options = JobOptions(checkpoint_dir=args.checkpoint_dir, checkpoint_every_steps=args.checkpoint_every_steps,
-                         tensorboard_dir=args.tensorboard_dir)
+                         tensorboard_dir=args.tensorboard_dir, in_memory_limit_bytes=args.in_memory_limit_mb * MB)
     end_to_end.train_stage(_spec(args), args.transform, _hparams(args), args.model_dir, options)
 
 

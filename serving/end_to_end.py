@@ -12,6 +12,7 @@ Output layout under `run_dir`:
   export/<v>/    the SavedModel for TF Serving
   run_config.json  the resolved configuration of the run and the package version
   timings.json     wall seconds per stage
+  peak_memory.json peak resident memory per stage ({stage: {"peak_rss_mb", "measured"}}, serving/stage_metrics.py)
 
 Each stage's output directory (transform/, model/, report/) also holds a `run_config.json`:
 the package version, the spec and what that stage was given, so a directory copied
@@ -31,6 +32,7 @@ import tensorflow_transform as tft
 from google.protobuf import text_format
 
 from serving.export import export_model
+from serving.stage_metrics import peak_rss_bytes, reset_peak_rss
 from serving.warmup import request_rows
 from trainer.evaluate import calibration_split_logits, collect_eval_columns, evaluate
 from trainer.hparams import HParams
@@ -48,6 +50,7 @@ from transform.spec import Spec, spec_to_dict
 WARMUP_ROWS = 128
 TFMA_EVAL_CONFIG = "tfma_eval_config.pbtxt"
 RUN_CONFIG = "run_config.json"
+PEAK_MEMORY = "peak_memory.json"
 NOT_INSTALLED = "unknown (feedrank is not installed: run from a source tree)"
 _LOG = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ def run_end_to_end(
     with clock("export", paths["export"]):
         card = {"training_data": data_metadata, **{f"{split}_report": report for split, report in reports.items()}}
         version_dir = export_stage(spec, paths["transform"], trained, patterns["eval"], paths["export"], card)
+    write_json(clock.peak_memory, os.path.join(run_dir, PEAK_MEMORY))
     write_json(clock.seconds, os.path.join(run_dir, "timings.json"))
     return {"report": reports[EVAL_SPLIT], "reports": reports, "export_dir": version_dir}
 
@@ -146,19 +150,23 @@ def evaluate_splits(spec: Spec, transform_dir: str, trained: TrainResult, data_d
 
 
 class _StageClock:
-    """Logs each stage as it starts and ends, and keeps its wall time in seconds."""
+    """Logs each stage as it starts and ends, and keeps its wall time in seconds and its peak RSS."""
 
     def __init__(self, total: int):
         self.total = total
         self.seconds: dict[str, float] = {}
+        self.peak_memory: dict[str, dict] = {}
 
     @contextlib.contextmanager
     def __call__(self, name: str, output: str):
         _LOG.info("stage %d/%d: %s -> %s", len(self.seconds) + 1, self.total, name, output)
+        measured = reset_peak_rss()
         start = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 2)
-        _LOG.info("stage %s done in %.1f s", name, self.seconds[name])
+        self.peak_memory[name] = {"peak_rss_mb": round(peak_rss_bytes() / 2**20, 1), "measured": measured}
+        _LOG.info("stage %s done in %.1f s, peak RSS %.0f MB", name, self.seconds[name],
+                  self.peak_memory[name]["peak_rss_mb"])
 
 
 def evaluate_stage(

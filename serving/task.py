@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from serving.training_job import run_training_job, warmup_rows  # noqa: E402
 from trainer.distribution import cluster_role, strategy_for  # noqa: E402
 from trainer.hparams import HParams, hparams_from_dict, load_hparams  # noqa: E402
-from trainer.train import JobOptions, TrainingData  # noqa: E402
+from trainer.train import MB, JobOptions, TrainingData  # noqa: E402
 from transform.logs import configure_logging  # noqa: E402
 from transform.pipeline import EVAL_SPLIT, split_pattern  # noqa: E402
 from transform.spec import load_spec  # noqa: E402
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_every_steps=args.checkpoint_every_steps,
         tensorboard_dir=_location(args.tensorboard_dir, "AIP_TENSORBOARD_LOG_DIR"),
         train_steps=args.train_steps,
+        in_memory_limit_bytes=args.in_memory_limit_mb * MB,
         strategy=strategy,
         role=role,
     )
@@ -85,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-dir", help="backup directory (default: $AIP_CHECKPOINT_DIR; none: no backups)")
     parser.add_argument("--checkpoint-every-steps", type=int, default=100, help="steps between backups")
     parser.add_argument("--tensorboard-dir", help="TensorBoard log directory (default: $AIP_TENSORBOARD_LOG_DIR)")
+    parser.add_argument("--in-memory-limit-mb", type=int, default=JobOptions.in_memory_limit_bytes // MB,
+                        help="train from memory when the parsed training split takes at most this; 0: stream it")
     return parser
 
 

@@ -23,6 +23,8 @@ Trainer's `custom_config` keys, all optional:
                      requests; default: one request of every feature's declared default
   checkpoint_dir     back up training there and resume after a restart
   checkpoint_every_steps  steps between backups (default 100)
+  in_memory_limit_mb train from memory when the parsed training split takes at most this
+                     many MB (default 4096; 0 streams it from its files)
 
 The module lives in `serving/` because run_fn exports, and imports run serving -> trainer ->
 transform.
@@ -38,7 +40,7 @@ from serving.training_job import run_training_job, warmup_rows  # noqa: E402
 from trainer.distribution import cluster_role, strategy_for  # noqa: E402
 from trainer.hparams import HParams, load_hparams  # noqa: E402
 from trainer.search_space import hparams_from_tuner_values  # noqa: E402
-from trainer.train import JobOptions, TrainingData  # noqa: E402
+from trainer.train import MB, JobOptions, TrainingData  # noqa: E402
 from transform.preprocessing import make_preprocessing_fn  # noqa: E402
 from transform.spec import Spec, load_spec  # noqa: E402
 
@@ -79,6 +81,7 @@ def run_fn(fn_args) -> None:
         tensorboard_dir=fn_args.model_run_dir,
         train_steps=getattr(fn_args, "train_steps", None) or None,
         eval_steps=getattr(fn_args, "eval_steps", None) or None,
+        in_memory_limit_bytes=int(config.get("in_memory_limit_mb", JobOptions.in_memory_limit_bytes // MB)) * MB,
         strategy=strategy,
         role=role,
     )

@@ -6,7 +6,8 @@ command then resumes: it must start from the backed-up step, run exactly the rem
 (none repeated, none lost), end with the optimizer on the planned step count, export, and
 remove the backup. The resumed training stream starts exactly where the interrupted one was,
 so no batch is trained on twice or skipped (on the small run's single-file training split,
-whose order is reproducible).
+whose order is reproducible). The job holds its small training split in memory; the stream
+from files resumes alike.
 """
 import json
 import math
@@ -23,6 +24,7 @@ import tensorflow_transform as tft
 from trainer.checkpoints import BACKUP_SUBDIR, completed_steps
 from trainer.distribution import ClusterRole
 from trainer.hparams import HParams
+from trainer.memory_split import load_split
 from trainer.schedule import Schedule
 from trainer.train import STEPS, training_stream
 from transform.pipeline import TRAIN_SPLIT, transformed_pattern
@@ -83,15 +85,17 @@ def test_the_resumed_job_exports_and_clears_its_backup(killed_and_resumed):
     assert not os.path.exists(root / "checkpoints" / BACKUP_SUBDIR)
 
 
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in_memory", "from_files"])
 @pytest.mark.parametrize("first_step", [7, 93])
-def test_a_resumed_stream_continues_where_the_interrupted_one_was(small_run, first_step):
+def test_a_resumed_stream_continues_where_the_interrupted_one_was(small_run, first_step, in_memory):
     transform_dir = os.path.join(small_run["dir"], "transform")
     pattern = transformed_pattern(transform_dir, TRAIN_SPLIT)
     feature_spec = tft.TFTransformOutput(transform_dir).transformed_feature_spec()
     hparams, schedule = HParams(**HPARAMS), Schedule(EPOCHS, math.ceil(TRAIN_ROWS / BATCH_SIZE))
-    uninterrupted = list(training_stream(pattern, feature_spec, hparams, ClusterRole(), schedule, 0)
+    memory = load_split(pattern, feature_spec, limit_bytes=2**30) if in_memory else None
+    uninterrupted = list(training_stream(pattern, feature_spec, hparams, ClusterRole(), schedule, 0, memory)
                          .skip(first_step - 1).take(3).as_numpy_iterator())
-    resumed = list(training_stream(pattern, feature_spec, hparams, ClusterRole(), schedule, first_step)
+    resumed = list(training_stream(pattern, feature_spec, hparams, ClusterRole(), schedule, first_step, memory)
                    .take(2).as_numpy_iterator())
     for expected, batch in zip(uninterrupted[1:], resumed):
         for name, values in batch.items():

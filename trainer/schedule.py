@@ -33,16 +33,17 @@ class Schedule:
         return None if self.steps_per_epoch is None else self.epochs * self.steps_per_epoch
 
 
-def plan_schedule(epochs: int, batch_size: int, train_pattern: str, fixed: bool, train_steps: int | None = None
-                  ) -> Schedule:
-    """The schedule of a job; `fixed` asks for a step count known in advance (counting the rows once)."""
+def plan_schedule(epochs: int, batch_size: int, train_pattern: str, fixed: bool, train_steps: int | None = None,
+                  rows: int | None = None) -> Schedule:
+    """The schedule of a job; `fixed` asks for a step count known in advance (from `rows`, or
+    counting the split's rows once)."""
     if train_steps is not None:
         if train_steps < 1:
             raise ValueError(f"train_steps must be at least 1; got {train_steps}")
         return Schedule(1, train_steps)
     if not fixed:
         return Schedule(epochs)
-    rows = count_records(train_pattern)
+    rows = count_records(train_pattern) if rows is None else rows
     if rows == 0:
         raise ValueError(f"the training split {train_pattern} holds no rows")
     return Schedule(epochs, math.ceil(rows / batch_size))

@@ -10,6 +10,10 @@ resumed run started from, steps run by this process, the optimizer's final itera
 `JobOptions` adds what production jobs need: a distribution strategy (model and optimizer
 are created in its scope), checkpoints that survive a kill, TensorBoard logs per task, and a
 role, so that in a multi-worker job only the chief writes.
+
+A single-process job whose training split fits in `JobOptions.in_memory_limit_bytes` reads
+and parses it once and trains from memory (`trainer/memory_split.py`); a larger split, or a
+multi-worker job (each worker reads its own files), streams the split from its files.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from trainer.checkpoints import completed_steps, remove_backup, resume_callback
 from trainer.distribution import ClusterRole, sharded, worker_output_dir
 from trainer.hparams import HParams
 from trainer.input import list_files, transformed_dataset
+from trainer.memory_split import MemorySplit, load_split
 from trainer.model import build_backbone
 from trainer.progress import StepProgress
 from trainer.ranker import MultiTaskRanker, make_optimizer
@@ -42,6 +47,8 @@ BACKBONE = "backbone.keras"
 CALIBRATORS = "calibrators.json"
 HISTORY = "history.json"
 STEPS = "steps.json"
+MB = 2**20
+DEFAULT_IN_MEMORY_LIMIT_BYTES = 4096 * MB
 _LOG = logging.getLogger(__name__)
 
 
@@ -102,6 +109,8 @@ class JobOptions:
       eval_steps: validation batches per epoch; default `hparams.validation_steps`.
       strategy: the distribution strategy (`trainer/distribution.py`); default: the current one.
       role: this process's role in the cluster; only the chief writes `model_dir` and the logs.
+      in_memory_limit_bytes: hold the training split's parsed columns in memory when they take
+        at most this many bytes; 0 always streams it from its files.
     """
 
     checkpoint_dir: str | None = None
@@ -111,6 +120,7 @@ class JobOptions:
     eval_steps: int | None = None
     strategy: tf.distribute.Strategy | None = None
     role: ClusterRole = ClusterRole()
+    in_memory_limit_bytes: int = DEFAULT_IN_MEMORY_LIMIT_BYTES
 
 
 def train(spec: Spec, transform_dir: str, hparams: HParams, model_dir: str | None = None,
@@ -198,13 +208,18 @@ def compiled_ranker(spec: Spec, tft_output: tft.TFTransformOutput, hparams: HPar
 def _fit(ranker: MultiTaskRanker, spec: Spec, train_pattern: str, feature_spec: dict, validation: tf.data.Dataset,
          hparams: HParams, options: JobOptions) -> tuple[dict[str, list[float]], dict[str, int | None]]:
     """Runs `fit` on the job's schedule, resuming from a backup if there is one; returns history and step counts."""
+    distributed = ranker.distribute_strategy.num_replicas_in_sync > 1 or options.role.is_distributed
+    memory = None
+    if options.in_memory_limit_bytes > 0 and not distributed:
+        memory = load_split(train_pattern, feature_spec, options.in_memory_limit_bytes)
     schedule = plan_schedule(hparams.epochs, hparams.batch_size, train_pattern, train_steps=options.train_steps,
-                             fixed=bool(options.checkpoint_dir) or ranker.distribute_strategy.num_replicas_in_sync > 1)
+                             fixed=bool(options.checkpoint_dir) or distributed or memory is not None,
+                             rows=memory.rows if memory else None)
     first_step = completed_steps(options.checkpoint_dir)
     ranker(next(iter(validation)))  # builds the model, so a backup restores straight into its variables
     progress = StepProgress(hparams.batch_size, schedule.planned_steps, first_step)
     history = ranker.fit(
-        training_stream(train_pattern, feature_spec, hparams, options.role, schedule, first_step),
+        training_stream(train_pattern, feature_spec, hparams, options.role, schedule, first_step, memory),
         epochs=schedule.epochs,
         steps_per_epoch=schedule.steps_per_epoch,
         validation_data=validation,
@@ -223,9 +238,12 @@ def _batches(pattern: str, feature_spec: dict, hparams: HParams, shuffle: bool =
 
 
 def training_stream(pattern: str, feature_spec: dict, hparams: HParams, role: ClusterRole, schedule: Schedule,
-                     first_step: int) -> tf.data.Dataset:
-    """The shuffled training batches; a fixed schedule repeats them as one stream and starts it
-    after the `first_step` batches a resumed job has already trained on."""
+                    first_step: int, memory: MemorySplit | None = None) -> tf.data.Dataset:
+    """The shuffled training batches, from `memory` when the split is held there, else from its
+    files; a fixed schedule repeats them as one stream and starts it after the `first_step`
+    batches a resumed job has already trained on."""
+    if memory is not None:
+        return memory.batches(hparams.batch_size, hparams.seed, first_step)
     fixed = schedule.steps_per_epoch is not None
     batches = _batches(pattern, feature_spec, hparams, shuffle=True, repeat=fixed)
     return sharded(batches.skip(first_step) if fixed and first_step else batches, len(list_files(pattern)), role)

@@ -1,0 +1,159 @@
+"""bench/suite.py: the summary table built from benches' JSON, goals, the README block, bad files."""
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+
+BENCH_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+README_HEAD = "# project\n\nIntro, kept byte for byte.\n\n<!-- bench-summary:start -->\n"
+README_TAIL = "<!-- bench-summary:end -->\n\n## Notebooks\ntrailing text\n"
+
+
+@pytest.fixture(scope="module")
+def suite():
+    """bench/suite.py loaded by path (bench/ is not a package; its sibling modules import by name)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(BENCH_DIR)
+        spec = importlib.util.spec_from_file_location("bench_suite", os.path.join(BENCH_DIR, "suite.py"))
+        module = importlib.util.module_from_spec(spec)
+        patch.setitem(sys.modules, spec.name, module)   # dataclasses resolve annotations through it
+        spec.loader.exec_module(module)
+        yield module
+
+
+def write(directory, name, payload):
+    with open(os.path.join(directory, f"{name}.json"), "w") as handle:
+        handle.write(payload if isinstance(payload, str) else json.dumps(payload))
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    """Results shaped as the benches write them: current transform, serving and end-to-end JSON
+    (one end-to-end stage without its peak memory), a training JSON of the older schema (no plain
+    Adam, no scaling) and a truncated calibration JSON."""
+    directory = str(tmp_path_factory.mktemp("results"))
+    write(directory, "transform_throughput", {
+        "command": "python bench/transform_throughput.py --sizes 100000 1000000",
+        "results": {"in_memory": {"100000": {"seconds": 12.5, "rows_per_s": 8000},
+                                  "1000000": {"seconds": 40.0, "rows_per_s": 25000}}},
+        "scaling": {"in_memory": [{"rows": 100000, "seconds": 12.5, "time_ratio_per_size_ratio": 1.0},
+                                  {"rows": 1000000, "seconds": 40.0, "time_ratio_per_size_ratio": 0.32}]},
+        "goal": {"rows_per_s_at_1m": 20000, "time_ratio_per_size_ratio": 1.0},
+    })
+    write(directory, "train_throughput", {
+        "command": "python bench/train_throughput.py",
+        "examples_per_s": {"pipeline": 90000, "in_memory": 120000},
+        "ratio_pipeline_to_in_memory": 0.75, "goal_ratio": 0.9,
+    })
+    write(directory, "serving_latency", {
+        "command": "python bench/serving_latency.py --run-dir runs/bench --requests 3000",
+        "candidates_per_request": 500,
+        "serving_default_ms": {"p50": 2.0, "p99": 16.0, "mean": 2.2},
+        "bare_keras_ms": {"p50": 1.6, "p99": 10.0, "mean": 1.7},
+        "ratio": {"p50": 1.25, "p99": 1.6, "mean": 1.29},
+        "goal": {"serving_default_p99_ms": 15.0, "ratio": 1.5},
+    })
+    write(directory, "end_to_end", {
+        "command": "python bench/end_to_end.py --output runs/bench",
+        "rows": {"train": 3000000}, "epochs": 3, "seconds": {"transform": 160.0, "total": 420.0},
+        "peak_memory": {"transform": {"peak_rss_mb": 2048.4}, "evaluate": {"seconds": 3.0}},
+        "saved_model": {"bytes": 3264363, "mb": 3.11},
+        "tasks": {"click": {"auc": 0.80, "true_auc": 0.82, "auc_fraction_of_true": 0.80 / 0.82},
+                  "hide": {"auc": 0.70, "true_auc": 0.80, "auc_fraction_of_true": 0.70 / 0.80}},
+        "calibration_by_pin_type": {"min_cell_positives": 500, "ratio_after_range": [0.96, 1.04]},
+        "feed_quality": {"k": 5, "fraction_of_oracle": 5.9 / 6.0, "gain_over_random_fraction_of_oracle": 0.975},
+    })
+    write(directory, "calibration", '{"command": "python bench/calibration.py", "runs": {')
+    return directory
+
+
+@pytest.fixture(scope="module")
+def summary(suite, results_dir):
+    return suite.collect(results_dir)
+
+
+def row(summary, figure):
+    matches = [entry for entry in summary["rows"] if entry["figure"] == figure]
+    assert len(matches) == 1, [entry["figure"] for entry in summary["rows"]]
+    return matches[0]
+
+
+def test_rows_carry_values_goals_and_the_measuring_command(summary):
+    at_1m = row(summary, "transform rows/s, 1M rows, in memory")
+    assert (at_1m["value"], at_1m["display"], at_1m["met"]) == (25000, "25,000", True)
+    assert at_1m["goal"] == {"min": 20000, "max": None}
+    assert at_1m["command"] == "python bench/transform_throughput.py --sizes 100000 1000000"
+    small = row(summary, "transform rows/s, 100k rows, in memory")
+    assert (small["value"], small["goal"], small["met"]) == (8000, None, None)
+    growth = row(summary, "transform time growth, 1M vs 100k rows, in memory: time ratio / size ratio")
+    assert (growth["value"], growth["met"], growth["display"]) == (0.32, True, "0.320 (40.0 s vs 12.5 s)")
+    assert row(summary, "training examples/s, pipeline / in memory")["met"] is False   # 0.75 < 0.9
+    p99 = row(summary, "serving p99, 500 candidates")
+    assert (p99["display"], p99["met"]) == ("16.00 ms (bare model 10.00 ms)", False)   # 16 > 15
+    assert row(summary, "serving p50 / bare model, 500 candidates")["met"] is True      # 1.25 <= 1.5
+    assert row(summary, "serving p99 / bare model, 500 candidates")["met"] is False     # 1.6 > 1.5
+    assert row(summary, "SavedModel size")["display"] == "3.1 MB"
+    assert row(summary, "peak memory (RSS), end-to-end stage transform")["display"] == "2,048 MB"
+
+
+def test_quality_rows_against_the_release_goals(summary):
+    click, hide = (row(summary, f"AUC / true-probability AUC, {task}") for task in ("click", "hide"))
+    assert click["display"] == "0.976 (0.8000 / 0.8200)" and click["met"] is True     # 0.80 / 0.82 = 0.9756
+    assert hide["display"] == "0.875 (0.7000 / 0.8000)" and hide["met"] is False      # 0.875 < 0.97
+    calibration = row(summary, "calibration ratio range over task x pin_type (end-to-end eval split)")
+    assert calibration["display"] == "0.960 - 1.040 (cells with >= 500 positives)" and calibration["met"] is True
+    top_k = row(summary, "expected top-k utility / oracle's")
+    assert top_k["value"] == pytest.approx(5.9 / 6.0) and top_k["met"] is True
+    assert top_k["display"] == "0.983 (k=5; 0.975 of the oracle's gain over random order)"
+
+
+def test_stale_and_malformed_files_are_not_measured_and_named(suite, summary, results_dir):
+    plain_adam = row(summary, "training speed, default setup / plain Adam")
+    assert (plain_adam["value"], plain_adam["display"], plain_adam["met"]) == (None, "not measured", None)
+    assert row(summary, "training time growth with rows")["display"] == "not measured"
+    calibration = row(summary, "calibration ratio range over task x pin_type (calibration bench)")
+    assert calibration["display"] == "not measured"
+    assert summary["benches"]["train_throughput"]["status"] == "incomplete"
+    assert summary["benches"]["calibration"]["status"] == "malformed"
+    assert summary["benches"]["census"]["status"] == "missing"
+    problems = {}
+    for entry in summary["not_measured"]:
+        problems.setdefault(entry["bench"], []).append(entry["problem"])
+    assert [problem.split("(")[0].rsplit("/", 1)[-1] for problem in problems["train_throughput"]] == [
+        "train_throughput.json has no field 'examples_per_s.plain_adam' ",
+        "train_throughput.json has no field 'ratio_default_to_plain_adam' ",
+        "train_throughput.json has no field 'plain_adam_larger_world' ",
+        "train_throughput.json has no field 'scaling' ",
+    ]
+    assert "calibration.json is not valid JSON" in problems["calibration"][0]
+    assert row(summary, "peak memory (RSS), end-to-end stage evaluate")["display"] == "not measured"
+    assert problems["end_to_end"][0].endswith(
+        "end_to_end.json holds 'peak memory (RSS), end-to-end stage evaluate' in another shape (KeyError: "
+        "'peak_rss_mb') (written by an older bench/end_to_end.py: "
+        "rerun `python bench/end_to_end.py --output runs/bench`)")
+    assert "census" not in problems   # benches without table rows are listed in "benches" only
+    with pytest.raises(ValueError, match=r"calibration\.json is not valid JSON"):
+        suite.load_result(os.path.join(results_dir, "calibration.json"))
+    assert set(suite.failures(summary, ran=["train_throughput", "serving_latency"])) == {"train_throughput"}
+
+
+def test_summary_files_and_readme_block(suite, summary, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_bytes((README_HEAD + "old table\n" + README_TAIL).encode())
+    suite.write_summary(summary, str(tmp_path), str(readme))
+    table = (tmp_path / "summary.md").read_text()
+    assert table.startswith("| figure | value | goal | met? | measured by |\n")
+    assert ("| serving p99, 500 candidates | 16.00 ms (bare model 10.00 ms) | <= 15 | no | "
+            "`python bench/serving_latency.py --run-dir runs/bench --requests 3000` |") in table
+    assert "| training speed, default setup / plain Adam | not measured | - | - |" in table
+    assert json.loads((tmp_path / "summary.json").read_text())["rows"] == summary["rows"]
+    text = readme.read_text()
+    assert text == README_HEAD + table + README_TAIL
+    assert "old table" not in text
+
+
+def test_readme_without_markers_is_an_error_naming_it(suite):
+    with pytest.raises(ValueError, match="README.md must hold <!-- bench-summary:start -->"):
+        suite.replace_block("# no markers\n", "| table |\n", "README.md")
