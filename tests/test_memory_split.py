@@ -58,12 +58,14 @@ def test_the_order_follows_the_seed(split_pattern):
     assert first == again != other
 
 
-def test_a_split_over_the_limit_or_of_varying_length_is_streamed(split_pattern):
+def test_a_split_over_the_limit_of_varying_length_or_of_strings_is_streamed(split_pattern):
     columns_bytes = ROWS * (8 + 2 * 4 + 4)
     assert load_split(split_pattern, FEATURE_SPEC, limit_bytes=columns_bytes) is not None
     assert load_split(split_pattern, FEATURE_SPEC, limit_bytes=columns_bytes - 1) is None
     varying = {**FEATURE_SPEC, "pair": tf.io.VarLenFeature(tf.float32)}
     assert load_split(split_pattern, varying, limit_bytes=10_000) is None
+    strings = {**FEATURE_SPEC, "name": tf.io.FixedLenFeature([], tf.string, default_value="")}
+    assert load_split(split_pattern, strings, limit_bytes=10_000) is None
 
 
 def test_an_empty_split_is_an_error_naming_it(tmp_path):

@@ -40,6 +40,18 @@ def test_training_lowers_the_loss():
     assert history["buy_auc"][-1] > 0.75
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_dropout_acts_in_training_steps_only(dropout):
+    spec = shop_spec()
+    ranker = MultiTaskRanker(spec, build_backbone(spec, VOCAB_SIZES, HParams(bottom_units=(16,), tower_units=(8,),
+                                                                            dropout=dropout)))
+    batch = {name: tf.constant(values) for name, values in _batch(64).items()}
+    inference = [float(ranker.compute_loss(batch, training=False)) for _ in range(2)]
+    training = [float(ranker.compute_loss(batch, training=True)) for _ in range(2)]
+    assert inference[0] == inference[1]
+    assert (training[0] != training[1]) == (dropout > 0)
+
+
 def test_optimizer_splits_embeddings_from_dense_variables():
     backbone = build_backbone(shop_spec(), VOCAB_SIZES, HPARAMS)
     embedding_names = sorted(v.name for v in embedding_variables(backbone))

@@ -1,4 +1,5 @@
 """Hyperparameter search: search space parsing, trials, SIGKILL and resume, best file -> train, tuner_fn."""
+import dataclasses
 import json
 import os
 import signal
@@ -145,6 +146,21 @@ def _tune_until_second_trial_runs(transform_dir, space_file, search_dir, log_pat
             process.kill()
     with open(log_path) as log:
         raise AssertionError(f"trial 1 was never seen running; exit {process.poll()}: {log.read()[-2000:]}")
+
+
+def test_trials_share_one_in_memory_split_and_a_continued_trial_starts_at_its_epoch(transform_dir):
+    data = SearchData.from_transform_dir(transform_dir)
+    hparams = HParams(batch_size=1000, epochs=3)
+    batches, steps_per_epoch = data.train_stream(hparams, first_epoch=0)
+    assert steps_per_epoch == 24 and data.train_memory is data.train_memory   # 24,000 rows, one load
+    continued, _ = data.train_stream(hparams, first_epoch=1)
+    expected = [batch["pin_id"] for batch in batches.skip(24).take(2).as_numpy_iterator()]
+    for want, got in zip(expected, continued.take(2).as_numpy_iterator()):
+        np.testing.assert_array_equal(got["pin_id"], want)
+    capped = SearchData.from_transform_dir(transform_dir)
+    assert dataclasses.replace(capped, train_steps=30).train_stream(hparams, 0)[1] == 10     # ceil(30 / 3)
+    streamed = dataclasses.replace(capped, in_memory_limit_bytes=0)
+    assert streamed.train_stream(hparams, 0)[1] is None and streamed.train_memory is None
 
 
 def test_killed_search_resumes_keeping_finished_trials_and_its_best_file_trains(transform_dir, tiny_space_file,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -65,17 +66,20 @@ class MemorySplit:
         return batch
 
 
-def load_split(file_pattern: str, feature_spec: dict, limit_bytes: int) -> MemorySplit | None:
-    """The split at `file_pattern` parsed into memory; None (stream it instead) when its columns
-    would take more than `limit_bytes` or a feature is not of fixed length."""
-    varying = sorted(name for name, feature in feature_spec.items() if not isinstance(feature, tf.io.FixedLenFeature))
-    if varying:
-        _LOG.info("train: streaming the training split (features of varying length: %s)", varying)
+def load_split(file_patterns: str | Sequence[str], feature_spec: dict, limit_bytes: int) -> MemorySplit | None:
+    """The split in the files matching `file_patterns` (one pattern or several) parsed into memory; None (stream it instead) when its columns
+    would take more than `limit_bytes` or a feature is not a fixed-length number."""
+    unpackable = sorted(name for name, feature in feature_spec.items()
+                        if not isinstance(feature, tf.io.FixedLenFeature) or feature.dtype == tf.string)
+    if unpackable:
+        _LOG.info("train: streaming the training split (features of varying length or strings: %s)", unpackable)
         return None
     names = sorted(feature_spec)
     parts, held, rows = {name: [] for name in names}, 0, 0
-    _LOG.info("train: reading the training split %s into memory (at most %.0f MB)", file_pattern, limit_bytes / 2**20)
-    for batch in transformed_dataset(file_pattern, feature_spec, LOAD_BATCH_ROWS):
+    patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
+    _LOG.info("train: reading the training split %s into memory (at most %.0f MB)", patterns, limit_bytes / 2**20)
+    batches = (batch for pattern in patterns for batch in transformed_dataset(pattern, feature_spec, LOAD_BATCH_ROWS))
+    for batch in batches:
         for name in names:
             values = batch[name].numpy()
             parts[name].append(values.reshape(len(values), -1))
@@ -85,7 +89,7 @@ def load_split(file_pattern: str, feature_spec: dict, limit_bytes: int) -> Memor
             _LOG.info("train: streaming the training split: its columns exceed %.0f MB", limit_bytes / 2**20)
             return None
     if rows == 0:
-        raise ValueError(f"the training split {file_pattern} holds no rows")
+        raise ValueError(f"the training split {patterns} holds no rows")
     split = _pack({name: np.concatenate(chunks) for name, chunks in parts.items()},
                   {name: tuple(feature_spec[name].shape) for name in names}, rows)
     _LOG.info("train: %d training rows held in memory (%.0f MB)", rows, held / 2**20)

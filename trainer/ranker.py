@@ -42,12 +42,13 @@ class MultiTaskRanker(tfrs.Model):
             if task_weighting == "uncertainty" else {}
         )
 
-    def call(self, features: dict) -> dict:
-        return self.backbone({feature.name: features[feature.name] for feature in self.spec.features})
+    def call(self, features: dict, training: bool | None = None) -> dict:
+        return self.backbone({feature.name: features[feature.name] for feature in self.spec.features},
+                             training=training)
 
     def task_losses(self, inputs: dict, training: bool = False) -> dict[str, tf.Tensor]:
         """Each head's BCE_t over its segment, before loss weights (gradient reports read these)."""
-        logits = self(inputs)
+        logits = self(inputs, training=training)
         return {
             task.name: self.ranking_tasks[task.name](
                 labels=inputs[task.label_key][:, tf.newaxis],

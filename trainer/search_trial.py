@@ -4,7 +4,9 @@ The same pieces as `trainer.train.train` (backbone, MultiTaskRanker, composite o
 over the transformed files a search is given (a transform directory's splits, or the files
 TFX's Tuner component passes), with two additions a search needs: training may continue a
 previous trial's weights from an epoch (Hyperband's successive rounds), and `train_steps`
-may cap the steps per trial.
+may cap the steps per trial. A training split that fits in memory is read and parsed once
+for the whole search (`trainer/memory_split.py`); every trial draws its own shuffled
+batches from it.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ import tensorflow_transform as tft
 
 from trainer.hparams import HParams
 from trainer.input import transformed_dataset
-from trainer.train import compiled_ranker
+from trainer.memory_split import MemorySplit, load_split
+from trainer.train import DEFAULT_IN_MEMORY_LIMIT_BYTES, compiled_ranker
 from transform.pipeline import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT, transformed_pattern
 from transform.atomic import atomic_file
 from transform.spec import Spec
@@ -41,6 +44,8 @@ class SearchData:
         calibrated log loss objective, calibrated on calibration.
       train_steps: optional cap on the training steps of a trial (over all its epochs).
       eval_steps: optional cap on the eval batches (of EVAL_BATCH_SIZE rows) a trial is scored on.
+      in_memory_limit_bytes: the training split is read once and held in memory for every
+        trial when its parsed columns take at most this many bytes (0: trials stream it).
     """
 
     transform_dir: str
@@ -49,6 +54,7 @@ class SearchData:
     calibration_files: tuple[str, ...] = ()
     train_steps: int | None = None
     eval_steps: int | None = None
+    in_memory_limit_bytes: int = DEFAULT_IN_MEMORY_LIMIT_BYTES
 
     @classmethod
     def from_transform_dir(cls, transform_dir: str) -> "SearchData":
@@ -68,9 +74,23 @@ class SearchData:
             raise ValueError("the calibrated log loss objective needs calibration files (a calibration split)")
         return self._dataset(self.calibration_files, EVAL_BATCH_SIZE)
 
-    def train_dataset(self, hparams: HParams, repeat: bool = False) -> tf.data.Dataset:
-        return self._dataset(self.train_files, hparams.batch_size, shuffle=True, repeat=repeat,
-                             shuffle_buffer=hparams.shuffle_buffer, seed=hparams.seed)
+    @functools.cached_property
+    def train_memory(self) -> MemorySplit | None:
+        """The training split held in memory for all trials, or None when it is streamed."""
+        if self.in_memory_limit_bytes <= 0:
+            return None
+        return load_split(self.train_files, self.tft_output.transformed_feature_spec(), self.in_memory_limit_bytes)
+
+    def train_stream(self, hparams: HParams, first_epoch: int) -> tuple[tf.data.Dataset, int | None]:
+        """The training batches of a trial starting at `first_epoch`, and its steps per epoch
+        (None: finite passes over the streamed split)."""
+        capped = math.ceil(self.train_steps / hparams.epochs) if self.train_steps else None
+        memory = self.train_memory
+        if memory is None:
+            return self._dataset(self.train_files, hparams.batch_size, shuffle=True, repeat=capped is not None,
+                                 shuffle_buffer=hparams.shuffle_buffer, seed=hparams.seed), capped
+        steps_per_epoch = capped or memory.steps_per_epoch(hparams.batch_size)
+        return memory.batches(hparams.batch_size, hparams.seed, first_epoch * steps_per_epoch), steps_per_epoch
 
     def _dataset(self, patterns: tuple[str, ...], batch_size: int, steps: int | None = None,
                  **options) -> tf.data.Dataset:
@@ -88,9 +108,9 @@ def train_trial_backbone(spec: Spec, data: SearchData, hparams: HParams, epochs:
     backbone = ranker.backbone
     if initial_weights:
         backbone.load_weights(initial_weights)
-    steps_per_epoch = math.ceil(data.train_steps / hparams.epochs) if data.train_steps else None
+    batches, steps_per_epoch = data.train_stream(hparams, initial_epoch)
     ranker.fit(
-        data.train_dataset(hparams, repeat=steps_per_epoch is not None),
+        batches,
         epochs=epochs,
         initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch,
