@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/end_to_end.py [--output runs/bench] [--results PATH]
         [--train-rows N --eval-rows N --calibration-rows N --epochs N]  (a smaller job, for a quick check)
+        [--spec FILE_OR_NAME] [--hparams FILE] [--without-history]      (a variant, for an ablation)
 
-Runs what `make run` runs (default simulator config and hyperparameters unless overridden),
-then prints and writes bench/results/end_to_end.json (or `--results`):
+Runs what `make run` runs (the packaged spec, default simulator config and hyperparameters
+unless overridden; `--hparams` is a YAML/JSON file of overrides, `--without-history` drops the
+spec's 30-day engagement counters), then prints and writes bench/results/end_to_end.json (or `--results`):
 - wall seconds and peak resident memory (RSS) per stage (`serving/stage_metrics.py`: the
   process's peak is reset before each stage), and total seconds;
 - the SavedModel's size: bytes of the export's version directory (variables, assets, warmup);
@@ -15,8 +17,10 @@ then prints and writes bench/results/end_to_end.json (or `--results`):
 - feed quality on the eval split (`trainer/feed_quality.py`): the expected top-k utility of
   ranking each request by the calibrated utility, of the oracle (the true utility) and of
   random order; fraction of oracle = U@k / U@k(oracle), and of the oracle's gain over random
-  = (U@k - U@k(random)) / (U@k(oracle) - U@k(random)). The eval split is scored again for it,
-  after the timed stages.
+  = (U@k - U@k(random)) / (U@k(oracle) - U@k(random));
+- per task, the 95% interval of AUC / true-probability AUC over BOOTSTRAP_DRAWS resamples of
+  the eval split's requests (`trainer.metrics.auc_ratio_interval`).
+The eval split is scored again for the last two, after the timed stages.
 """
 import argparse
 import dataclasses
@@ -26,6 +30,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import tensorflow_transform as tft
 
 from calibration import MIN_CELL_POSITIVES, summarize
@@ -33,16 +38,19 @@ from machine import machine_info
 from serving.end_to_end import PEAK_MEMORY, package_version, run_end_to_end
 from trainer.evaluate import collect_eval_columns
 from trainer.feed_quality import ORACLE, RANDOM, calibrated_utility, feed_quality, read_group_keys, true_utility
-from trainer.hparams import HParams
+from trainer.hparams import HParams, load_hparams
+from trainer.metrics import auc_ratio_interval
+from trainer.report import EvalColumns, task_rows
 from trainer.train import load_trained
 from transform.atomic import write_json
 from transform.logs import configure_logging
 from transform.pipeline import EVAL_SPLIT, split_patterns
-from transform.simulator import SimulatorConfig
-from transform.spec import packaged_spec
+from transform.simulator import HISTORY_FEATURES, SimulatorConfig
+from transform.spec import Spec, load_spec
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "end_to_end.json")
 CALIBRATED_UTILITY = "calibrated utility"
+BOOTSTRAP_DRAWS = 200
 _LOG = logging.getLogger("end_to_end")
 
 
@@ -74,15 +82,18 @@ def calibration_by_pin_type(report: dict) -> dict:
     }
 
 
-def top_k_utility(run_dir: str, k: int) -> dict:
-    """U@k of the calibrated utility, the oracle and random order on the run's eval split."""
-    spec = packaged_spec()
+def score_eval_split(spec: Spec, run_dir: str) -> tuple[EvalColumns, np.ndarray]:
+    """The run's eval split scored by its trained model, and each row's request key."""
     trained = load_trained(os.path.join(run_dir, "model"))
     eval_pattern = split_patterns(os.path.join(run_dir, "data"), (EVAL_SPLIT,))[EVAL_SPLIT]
-    _LOG.info("scoring the eval split again for feed quality (top %d)", k)
+    _LOG.info("scoring the eval split again for feed quality and AUC intervals")
     columns = collect_eval_columns(spec, tft.TFTransformOutput(os.path.join(run_dir, "transform")),
                                    trained.backbone, trained.scoring_model, eval_pattern)
-    groups = read_group_keys(spec, eval_pattern)
+    return columns, read_group_keys(spec, eval_pattern)
+
+
+def top_k_utility(spec: Spec, columns: EvalColumns, groups: np.ndarray, k: int) -> dict:
+    """U@k of the calibrated utility, the oracle and random order on the eval split."""
     figures = feed_quality(groups, {CALIBRATED_UTILITY: calibrated_utility(spec, columns)},
                            true_utility(spec, columns), k)
     ours, oracle, random = (figures[name]["top_k_utility"] for name in (CALIBRATED_UTILITY, ORACLE, RANDOM))
@@ -94,6 +105,17 @@ def top_k_utility(run_dir: str, k: int) -> dict:
         "fraction_of_oracle": ours / oracle,
         "gain_over_random_fraction_of_oracle": (ours - random) / (oracle - random),
     }
+
+
+def auc_fraction_intervals(spec: Spec, columns: EvalColumns, groups: np.ndarray) -> dict:
+    """Per task, the 95% interval of AUC / true-probability AUC over resampled requests."""
+    intervals = {}
+    for task in spec.tasks:
+        rows = task_rows(spec, columns, task)
+        in_segment = np.asarray(columns.in_segment[task.name], dtype=bool)
+        intervals[task.name] = list(auc_ratio_interval(rows.labels, rows.calibrated, rows.truth,
+                                                       groups[in_segment], draws=BOOTSTRAP_DRAWS))
+    return {"draws": BOOTSTRAP_DRAWS, "level": 0.95, "tasks": intervals}
 
 
 def directory_bytes(path: str) -> int:
@@ -115,7 +137,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calibration-rows", type=int, default=defaults.calibration_rows)
     parser.add_argument("--epochs", type=int, default=hparams.epochs)
     parser.add_argument("--top-k", type=int, default=5, help="feed positions valued by the top-k utility")
+    parser.add_argument("--spec", help="spec file or packaged spec name (default: homefeed)")
+    parser.add_argument("--hparams", help="YAML/JSON file of hyperparameter overrides (--epochs wins)")
+    parser.add_argument("--without-history", action="store_true", help="drop the 30-day engagement counters")
     return parser.parse_args()
+
+
+def job_spec(args: argparse.Namespace) -> Spec:
+    """The spec to run: the given or packaged one, without its history counters if asked."""
+    spec = load_spec(args.spec)
+    if not args.without_history:
+        return spec
+    return dataclasses.replace(spec, features=tuple(f for f in spec.features if f.name not in HISTORY_FEATURES))
 
 
 def main() -> None:
@@ -123,25 +156,30 @@ def main() -> None:
     configure_logging()
     config = SimulatorConfig(train_rows=args.train_rows, eval_rows=args.eval_rows,
                              calibration_rows=args.calibration_rows)
-    hparams = dataclasses.replace(HParams(), epochs=args.epochs)
+    hparams = dataclasses.replace(load_hparams(args.hparams) if args.hparams else HParams(), epochs=args.epochs)
+    spec = job_spec(args)
     load_start = os.getloadavg()
     start = time.perf_counter()
-    result = run_end_to_end(packaged_spec(), args.output, config, hparams)
+    result = run_end_to_end(spec, args.output, config, hparams)
     total = time.perf_counter() - start
     machine = machine_info(load_start)
     saved_model_bytes = directory_bytes(result["export_dir"])
+    columns, groups = score_eval_split(spec, args.output)
     figures = {
         "command": " ".join(["python", "bench/end_to_end.py", *sys.argv[1:]]),
         "package_version": package_version(),
         "machine": machine,
         "rows": {"train": config.train_rows, "eval": config.eval_rows, "calibration": config.calibration_rows},
-        "epochs": hparams.epochs,
+        "spec": {"name": spec.name, "features": len(spec.features),
+                 "history_counters": sum(f.name in HISTORY_FEATURES for f in spec.features)},
+        "hparams": dataclasses.asdict(hparams),
         "seconds": {**read_run_json(args.output, "timings.json"), "total": round(total, 1)},
         "peak_memory": read_run_json(args.output, PEAK_MEMORY),
         "saved_model": {"bytes": saved_model_bytes, "mb": round(saved_model_bytes / 2**20, 2)},
         "tasks": quality(result["report"]),
         "calibration_by_pin_type": calibration_by_pin_type(result["report"]),
-        "feed_quality": top_k_utility(args.output, args.top_k),
+        "feed_quality": top_k_utility(spec, columns, groups, args.top_k),
+        "auc_fraction_of_true_intervals": auc_fraction_intervals(spec, columns, groups),
     }
     write_json(figures, args.results)
     print(json.dumps(figures, indent=2))

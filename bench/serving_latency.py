@@ -35,11 +35,15 @@ from trainer.scoring import UTILITY
 from trainer.train import load_trained
 from transform.atomic import write_json
 from transform.pipeline import split_patterns
+from transform.simulator import HISTORY_COUNTERS
 from transform.spec import packaged_spec
 from transform.logs import configure_logging
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "serving_latency.json")
-USER_FEATURES = ("user_id", "country", "user_state", "device", "hour")   # the rest describe the pin
+# Features of the request's user; the rest describe the candidate pin (the user x topic counters
+# stay those of the candidate's own row: only their size matters for latency).
+USER_FEATURES = ("user_id", "country", "user_state", "device", "hour",
+                 *(f"user_{counter}_30d" for counter in HISTORY_COUNTERS))
 DISTINCT_REQUESTS = 20
 WARMUP_REQUESTS = 50
 _LOG = logging.getLogger("serving_latency")

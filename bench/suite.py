@@ -313,8 +313,13 @@ def end_to_end_rows(result: BenchResult) -> list[Row]:
     def aucs(tasks: dict) -> list[Row]:
         return [result.figure(f"AUC / true-probability AUC, {task}", lambda cell=cell: cell["auc_fraction_of_true"],
                               "{:.3f}", goal=lambda: GOALS["auc_fraction_of_true"],
-                              detail=lambda cell=cell: f"{cell['auc']:.4f} / {cell['true_auc']:.4f}")
+                              detail=lambda task=task, cell=cell: auc_detail(task, cell))
                 for task, cell in tasks.items()]
+
+    def auc_detail(task: str, cell: dict) -> str:
+        detail = f"{cell['auc']:.4f} / {cell['true_auc']:.4f}"
+        interval = (result.data.get("auc_fraction_of_true_intervals") or {}).get("tasks", {}).get(task)
+        return f"{detail}; 95% interval {interval[0]:.3f} - {interval[1]:.3f}" if interval else detail
 
     def feed(*keys):
         return result.get("feed_quality", *keys)
@@ -328,7 +333,7 @@ def end_to_end_rows(result: BenchResult) -> list[Row]:
 
     return [
         result.figure("end-to-end job wall time", lambda: result.get("seconds", "total"), "{:,.0f} s",
-                      detail=lambda: f"{result.get('rows', 'train'):,} training rows, epochs: {result.get('epochs')}"),
+                      detail=lambda: f"{result.get('rows', 'train'):,} training rows, epochs: {result.get('hparams', 'epochs')}"),
         result.figure("SavedModel size", lambda: result.get("saved_model", "mb"), "{:.1f} MB"),
         *result.each(("peak_memory",), "peak memory (RSS) of each end-to-end stage", memory),
         *result.each(("tasks",), "AUC / true-probability AUC per task", aucs),

@@ -209,10 +209,12 @@ def _add_recalibrate(command):
 def _add_simulator(command):
     defaults = SimulatorConfig()
     command.add_argument("--seed", type=int, default=defaults.seed)
-    for name in ("train_rows", "eval_rows", "calibration_rows", "n_users", "n_pins"):
+    for name in ("train_rows", "eval_rows", "calibration_rows", "n_users", "n_pins", "n_creators"):
         command.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=getattr(defaults, name))
     command.add_argument("--train-negative-rate", type=float, default=defaults.train_negative_rate,
                          help="keep this fraction of no-action training rows (1.0: no downsampling)")
+    command.add_argument("--logged-share", type=float, default=defaults.logged_share,
+                         help="the logs' share of the feed's impressions; the 30-day counters count them all")
 
 
 def _add_hparams(command):
@@ -223,7 +225,8 @@ def _add_hparams(command):
 def _simulator_config(args) -> SimulatorConfig:
     return SimulatorConfig(
         seed=args.seed, train_rows=args.train_rows, eval_rows=args.eval_rows, calibration_rows=args.calibration_rows,
-        n_users=args.n_users, n_pins=args.n_pins, train_negative_rate=args.train_negative_rate,
+        n_users=args.n_users, n_pins=args.n_pins, n_creators=args.n_creators,
+        train_negative_rate=args.train_negative_rate, logged_share=args.logged_share,
     )
 
 

@@ -57,7 +57,7 @@ def results_dir(tmp_path_factory):
     })
     write(directory, "end_to_end", {
         "command": "python bench/end_to_end.py --output runs/bench",
-        "rows": {"train": 3000000}, "epochs": 3, "seconds": {"transform": 160.0, "total": 420.0},
+        "rows": {"train": 3000000}, "hparams": {"epochs": 3}, "seconds": {"transform": 160.0, "total": 420.0},
         "peak_memory": {"transform": {"peak_rss_mb": 2048.4}, "evaluate": {"seconds": 3.0}},
         "saved_model": {"bytes": 3264363, "mb": 3.11},
         "tasks": {"click": {"auc": 0.80, "true_auc": 0.82, "auc_fraction_of_true": 0.80 / 0.82},

@@ -13,6 +13,34 @@ def test_auc_counts_correctly_ordered_pairs():
     assert metrics.auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
 
 
+def test_weighted_auc_counts_each_row_as_often_as_its_weight():
+    # The 0.4 negative counted twice: pairs (0.35 vs 0.1, 0.4, 0.4), (0.8 vs all three) ->
+    # 1 + 3 = 4 of 6 ordered. A tie counts half: 0.5 vs a 0.5 negative and a 0.2 one -> 0.75.
+    assert metrics.weighted_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], [1, 2, 1, 1]) == pytest.approx(4 / 6)
+    assert metrics.weighted_auc([0, 0, 1], [0.5, 0.2, 0.5], [1, 1, 1]) == pytest.approx(0.75)
+    rng = np.random.default_rng(3)
+    labels, scores = rng.integers(0, 2, 500), rng.integers(0, 20, 500) / 20
+    assert metrics.weighted_auc(labels, scores, np.ones(500)) == pytest.approx(metrics.auc(labels, scores))
+    assert math.isnan(metrics.weighted_auc([0, 1], [0.3, 0.6], [1, 0]))
+
+
+def test_auc_ratio_interval_brackets_the_ratio_and_narrows_with_more_requests():
+    rng = np.random.default_rng(0)
+
+    def interval(requests):
+        truth = rng.uniform(0.0, 0.5, requests * 10)
+        labels = (rng.uniform(size=truth.size) < truth).astype(float)
+        scores = truth + rng.normal(0.0, 0.1, truth.size)
+        groups = np.repeat(np.arange(requests), 10)
+        ratio = metrics.auc(labels, scores) / metrics.auc(labels, truth)
+        return ratio, metrics.auc_ratio_interval(labels, scores, truth, groups, draws=100)
+
+    ratio, (low, high) = interval(200)
+    assert low < ratio < high < 1.0
+    _, (wide_low, wide_high) = interval(50)
+    assert wide_high - wide_low > high - low
+
+
 def test_auc_is_nan_with_one_class():
     assert math.isnan(metrics.auc([1, 1, 1], [0.2, 0.5, 0.9]))
     assert math.isnan(metrics.auc([0, 0], [0.2, 0.5]))

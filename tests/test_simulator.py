@@ -13,7 +13,7 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from transform.schema import logged_data_feature_spec, read_schema, schema_from_spec
-from transform.simulator import SimulatorConfig, simulate
+from transform.simulator import HISTORY_COUNTERS, HISTORY_FEATURES, SimulatorConfig, history_rows, impression_latents, simulate
 from transform.spec import Feature, packaged_spec
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,9 +33,9 @@ TARGET_RATES = {
 }
 
 
-def _read_split(output_dir: str, metadata: dict, split: str) -> dict[str, np.ndarray]:
+def _read_split(output_dir: str, metadata: dict, split: str, spec=SPEC) -> dict[str, np.ndarray]:
     """Every logged column of a split, parsed with the spec's parsing spec (one value a row)."""
-    feature_spec = logged_data_feature_spec(SPEC)
+    feature_spec = logged_data_feature_spec(spec)
     files = [os.path.join(output_dir, shard) for shard in metadata["splits"][split]["shards"]]
     chunks = {name: [] for name in feature_spec}
     for batch in tf.data.TFRecordDataset(files).batch(25_000):
@@ -123,6 +123,67 @@ def test_base_rates_and_true_probability_aucs_are_in_target_ranges(medium_run):
         assert 0.70 <= roc_auc_score(labels, truth) <= 0.90, task.name
 
 
+def _first_rows(columns: dict, key: str) -> np.ndarray:
+    """Index of the first row of each distinct value of column `key`."""
+    return np.unique(columns[key], return_index=True)[1]
+
+
+def _log_rate(counts: np.ndarray, impressions: np.ndarray) -> np.ndarray:
+    return np.log((counts + 1.0) / (impressions + 10.0))
+
+
+def test_history_counters_are_consistent_per_pin_and_user(medium_run):
+    columns = _concat(medium_run[2])
+    assert history_rows(MEDIUM) == round(100_000 / 7 * 30) == 428_571
+    assert history_rows(dataclasses.replace(MEDIUM, logged_share=0.25)) == round(400_000 / 7 * 30)
+    topic = np.unique(columns["topic"], return_inverse=True)[1]
+    keys = {"pin": columns["pin_id"], "user": columns["user_id"], "user_topic": columns["user_id"] * 100 + topic}
+    for key, ids in keys.items():
+        order = np.argsort(ids, kind="stable")
+        same_as_previous = ids[order][1:] == ids[order][:-1]
+        for name in (f"{key}_{counter}_30d" for counter in HISTORY_COUNTERS):
+            values = columns[name][order]
+            assert np.all(values[1:][same_as_previous] == values[:-1][same_as_previous]), name
+            assert np.all((values >= 0) & (values <= columns[f"{key}_impressions_30d"][order])), name
+        assert np.all(columns[f"{key}_long_clicks_30d"] <= columns[f"{key}_clicks_30d"])
+    assert np.all(columns["user_topic_impressions_30d"] <= columns["user_impressions_30d"])
+    not_video = ~_in_segment("video_watch", columns)
+    assert np.all(columns["pin_video_watches_30d"][not_video] == 0)
+    assert columns["pin_impressions_30d"].sum() > 0 and columns["user_hides_30d"].sum() > 0
+
+
+def test_history_counters_carry_the_hidden_latents(medium_run):
+    columns = _concat(medium_run[2])
+    latents = impression_latents(MEDIUM, columns)
+    pins = _first_rows(columns, "pin_id")
+    impressions = columns["pin_impressions_30d"][pins]
+    closeup_rate = _log_rate(columns["pin_closeups_30d"][pins], impressions)
+    quality = latents["quality"][pins]
+    shown_often, shown_rarely = impressions >= 300, (impressions > 0) & (impressions < 20)
+    assert shown_often.sum() >= 100 and shown_rarely.sum() >= 100
+    assert np.corrcoef(closeup_rate[shown_often], quality[shown_often])[0, 1] > 0.8
+    assert np.corrcoef(closeup_rate[shown_rarely], quality[shown_rarely])[0, 1] < 0.45
+    users = _first_rows(columns, "user_id")
+    active = columns["user_impressions_30d"][users] >= 100
+    assert active.sum() >= 100
+    video_rate = _log_rate(columns["user_video_watches_30d"][users], columns["user_impressions_30d"][users])
+    assert np.corrcoef(video_rate[active], latents["video_affinity"][users][active])[0, 1] > 0.55
+    active_rows = columns["user_impressions_30d"] >= 100
+    topic_share = np.log((columns["user_topic_impressions_30d"] + 1.0) / (columns["user_impressions_30d"] + 10.0))
+    assert np.corrcoef(topic_share[active_rows], latents["topic_affinity"][active_rows])[0, 1] > 0.8
+
+
+def test_adding_history_counters_leaves_the_other_columns_unchanged(tmp_path):
+    without = dataclasses.replace(SPEC, features=tuple(f for f in SPEC.features if f.name not in HISTORY_FEATURES))
+    with_metadata = simulate(TINY, str(tmp_path / "with"))
+    without_metadata = simulate(TINY, str(tmp_path / "without"), spec=without)
+    with_counters = _read_split(str(tmp_path / "with"), with_metadata, "train")
+    without_counters = _read_split(str(tmp_path / "without"), without_metadata, "train", without)
+    assert with_counters["pin_impressions_30d"].max() > 0
+    for name, values in without_counters.items():
+        np.testing.assert_array_equal(values, with_counters[name], err_msg=name)
+
+
 def test_files_parse_and_schema_round_trips(medium_run):
     output_dir, metadata, splits = medium_run
     expected_schema = schema_from_spec(logged_data_feature_spec(SPEC))
@@ -208,6 +269,7 @@ def test_rerun_with_other_shard_count_leaves_only_new_shards(tmp_path):
         ("seed", -1), ("n_users", 0), ("n_pins", -5), ("n_creators", 0), ("n_topics", 0),
         ("candidates_per_request", 0), ("train_rows", 0), ("eval_rows", -1), ("calibration_rows", 0),
         ("rows_per_shard", 0), ("n_users", 2.5), ("train_negative_rate", 0.0), ("train_negative_rate", 1.5),
+        ("logged_share", 0.0), ("logged_share", 2.0), ("logged_share", True),
     ],
 )
 def test_invalid_config_raises_naming_the_field(field, value):

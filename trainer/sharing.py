@@ -46,11 +46,11 @@ def gradient_cosines(spec: Spec, backbone: tf.keras.Model, batches: Iterable[dic
                                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
             ])
             for name in spec.task_names
-        ])
+        ]).astype(np.float64)
         del tape
         norms = np.linalg.norm(gradients, axis=1)
         valid = np.outer(norms > 0, norms > 0)
-        cosines = gradients @ gradients.T / np.where(valid, np.outer(norms, norms), 1.0)
+        cosines = np.clip(gradients @ gradients.T / np.where(valid, np.outer(norms, norms), 1.0), -1.0, 1.0)
         sums += np.where(valid, cosines, 0.0)
         counts += valid
     means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)

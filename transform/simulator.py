@@ -4,7 +4,10 @@ Why: a multi-task ranker needs logs whose true action probabilities are known, s
 evaluation can compare a model with the truth and not only with noisy labels. The simulator
 draws a world (users, creators, pins with hidden latents), then feed requests: a user, a
 retrieved and pre-ranked set of candidate pins at slots 0..K-1, and one impression row per
-candidate with the true probability of every action and a label drawn from it.
+candidate with the true probability of every action and a label drawn from it. When the
+spec names them, each row also carries engagement counters of the 30 days before the logs
+for its pin, its user, and its user on the pin's topic (`_history_counters`), as production
+feeds log them.
 
 What is written, for each split (train, eval, calibration):
   output_dir/<split>/part-XXXXX-of-YYYYY.tfrecord   uncompressed TFRecord of tf.Example
@@ -50,12 +53,18 @@ PIN_TYPES = ("image", "video", "product", "idea")
 PIN_TYPE_SHARES = (0.55, 0.15, 0.15, 0.15)
 VIDEO = PIN_TYPES.index("video")
 
+SIMULATED_TASKS = ("closeup", "click", "long_click", "save", "hide", "video_watch")
+# Engagement counters over the 30 days before the logs, per pin, user and user x topic (`_history_counters`).
+HISTORY_COUNTERS = {"impressions": None, "closeups": "closeup", "clicks": "click", "long_clicks": "long_click",
+                    "saves": "save", "hides": "hide", "video_watches": "video_watch"}  # counter: task it counts
+HISTORY_KEYS = ("pin", "user", "user_topic")  # whose impressions a counter counts
+HISTORY_FEATURES = tuple(f"{key}_{counter}_30d" for key in HISTORY_KEYS for counter in HISTORY_COUNTERS)
 SIMULATED_FEATURES = {  # name: dtype of every feature column the simulator can write
     "user_id": "int64", "country": "string", "user_state": "string", "device": "string",
     "pin_id": "int64", "pin_type": "string", "topic": "string", "creator_id": "int64",
     "hour": "int64", "pin_age_days": "float", "slot": "int64",
+    **{name: "int64" for name in HISTORY_FEATURES},
 }
-SIMULATED_TASKS = ("closeup", "click", "long_click", "save", "hide", "video_watch")
 GROUP_KEY = "request_id"
 
 # Requests per user by state (times a lognormal per-user factor): core users come back often.
@@ -83,6 +92,9 @@ _RANKER_NOISE = 1.5           # noise of the production ranker that orders the c
 _DEDUPE_ROUNDS = 4            # redraws of a pin retrieved twice for the same request
 _LABEL_CORRELATION = 0.5      # weight of the shared per-impression normal in every label
 _AGE_WINDOW_DAYS = 7.0        # logs span a week: a pin's age grows during it
+_HISTORY_DAYS = 30.0          # the counters cover the 30 days before the logs, at the feed's daily traffic
+_SHARES = ("train_negative_rate", "logged_share")  # SimulatorConfig fields that are fractions in (0, 1]
+_HISTORY_STREAM = len(SPLITS) + 1  # first random stream key of the history, after world (0) and splits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,17 +112,18 @@ class SimulatorConfig:
     calibration_rows: int = 200_000
     rows_per_shard: int = 100_000
     train_negative_rate: float = 1.0   # keep this fraction of no-action training rows; 1.0 = no downsampling
+    logged_share: float = 1.0          # the logs' share of the feed's impressions; the 30-day counters count them all
 
     def __post_init__(self):
         if not _is_integer(self.seed) or self.seed < 0:
             raise ValueError(f"SimulatorConfig.seed must be a non-negative integer, got {self.seed!r}")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name not in ("seed", "train_negative_rate") and (not _is_integer(value) or value <= 0):
+            if field.name in _SHARES:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+                    raise ValueError(f"SimulatorConfig.{field.name} must be in (0, 1], got {value!r}")
+            elif field.name != "seed" and (not _is_integer(value) or value <= 0):
                 raise ValueError(f"SimulatorConfig.{field.name} must be a positive integer, got {value!r}")
-        rate = self.train_negative_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 < rate <= 1.0:
-            raise ValueError(f"SimulatorConfig.train_negative_rate must be in (0, 1], got {rate!r}")
 
     def rows(self, split: str) -> int:
         """Rows generated for a split, before any negative downsampling."""
@@ -165,6 +178,8 @@ class _World:
     users: _Users
     pins: _Pins
     n_topics: int
+    # 30-day counters: history key (HISTORY_KEYS) -> counter -> count per `_history_index` row
+    history: dict[str, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +210,8 @@ def simulate(config: SimulatorConfig, output_dir: str, spec: Optional[Spec] = No
     _check_spec(spec)
     schema = schema_from_spec(logged_data_feature_spec(spec))
     world = _build_world(config)
+    if any(feature.name in HISTORY_FEATURES for feature in spec.features):
+        world = dataclasses.replace(world, history=_history_counters(world, config))
     encoder = example_coder.RecordBatchToExamplesEncoder(schema)
     tf.io.gfile.makedirs(output_dir)
     write_schema(schema, os.path.join(output_dir, SCHEMA_FILE))
@@ -267,9 +284,9 @@ def impression_latents(config: SimulatorConfig, columns: dict[str, np.ndarray]) 
     """The hidden latents behind logged rows of `config`'s world, which the logs never carry.
 
     `columns` holds the rows' `pin_id` and `user_id`; returns per row the pin's quality,
-    clickbait and watchability (0 for non-video pins) and the user's engagement, hide
-    propensity and video affinity. Analyses use them to check what a model can learn from
-    the logs, e.g. that watchability and video affinity drive video_watch and barely any
+    clickbait and watchability (0 for non-video pins), the user's engagement, hide
+    propensity and video affinity, and the user's affinity to the pin's topic (`_affinity`).
+    Analyses use them to check what a model can learn from the logs, e.g. that watchability and video affinity drive video_watch and barely any
     other action. Rebuilding the world from `config` draws the same world `simulate` did.
     """
     world = _build_world(config)
@@ -281,6 +298,7 @@ def impression_latents(config: SimulatorConfig, columns: dict[str, np.ndarray]) 
         "engagement": world.users.engagement[users],
         "hide_propensity": world.users.hide_propensity[users],
         "video_affinity": world.users.video_affinity[users],
+        "topic_affinity": _affinity(world, users, pins),
     }
 
 
@@ -595,6 +613,59 @@ def _draw_labels(rng, probabilities: dict[str, np.ndarray]) -> dict[str, np.ndar
     return {task: (draws[task] < probabilities[task]).astype(np.int64) for task in SIMULATED_TASKS}
 
 
+# ----------------------------------------------------------------------- history
+
+
+def history_rows(config: SimulatorConfig) -> int:
+    """Impressions of the 30 days before the logs: the feed's daily traffic (all splits over
+    their `_AGE_WINDOW_DAYS`, divided by the logs' share of it) times `_HISTORY_DAYS`."""
+    logged = sum(config.rows(split) for split in SPLITS)
+    return round(logged / config.logged_share / _AGE_WINDOW_DAYS * _HISTORY_DAYS)
+
+
+def _history_counters(world: _World, config: SimulatorConfig) -> dict[str, dict[str, np.ndarray]]:
+    """Engagement counters of the 30 days before the logs, per pin, user and user x topic.
+
+    Production feeds log such long-horizon counters as features; they are noisy estimates
+    of what the logs hide: a pin's quality, clickbait and watchability, a user's engagement,
+    hide propensity and video affinity, and a user's topic preference (through what it was
+    shown and did on each topic). The history is `history_rows(config)` impressions of the
+    same world, drawn as the logs are (`_impressions`, `_true_probabilities`, `_draw_labels`)
+    on day d ~ U(0, 30) before the logs; an impression of a pin created after day d never
+    happened and is dropped. Then, for a key x (a pin, a user, or a user and a topic) and a
+    counter t:
+
+      impressions_x = number of history impressions of x
+      count_t,x     = sum of the task-t labels of those impressions
+
+    so count_t,x / impressions_x estimates x's mean true probability of t where it was shown,
+    with binomial noise that shrinks as x is shown more. Chunks are drawn from their own
+    random streams, so the world and the logged splits do not change.
+    """
+    sizes = {"pin": len(world.pins.ids), "user": len(world.users.ids),
+             "user_topic": len(world.users.ids) * world.n_topics}
+    history = {key: {counter: np.zeros(sizes[key], np.int64) for counter in HISTORY_COUNTERS} for key in HISTORY_KEYS}
+    total = history_rows(config)
+    starts = range(0, total, config.rows_per_shard)
+    for chunk, start in enumerate(tqdm(starts, desc="simulate 30-day history", unit="chunk")):
+        rng = _rng(config, _HISTORY_STREAM, chunk)
+        rows = _impressions(world, config, rng, min(config.rows_per_shard, total - start), 1)
+        age_days = world.pins.created_days_ago[rows["pin"]] - _HISTORY_DAYS * rng.random(len(rows["pin"]))
+        shown = age_days >= 0.0
+        rows["age_days"] = np.maximum(age_days, 0.0)
+        labels = _draw_labels(rng, _true_probabilities(world, rows))
+        for key, index in _history_index(world, rows["user"], rows["pin"]).items():
+            for counter, task in HISTORY_COUNTERS.items():
+                counted = shown if task is None else shown * labels[task]
+                history[key][counter] += np.bincount(index, weights=counted, minlength=sizes[key]).astype(np.int64)
+    return history
+
+
+def _history_index(world: _World, user: np.ndarray, pin: np.ndarray) -> dict[str, np.ndarray]:
+    """Row of each impression in the counter arrays of every history key."""
+    return {"pin": pin, "user": user, "user_topic": user * world.n_topics + world.pins.topic[pin]}
+
+
 # ------------------------------------------------------------------------ shards
 
 
@@ -661,8 +732,16 @@ def _feature_columns(world: _World, rows: dict) -> dict[str, np.ndarray]:
         "hour": rows["hour"],
         "pin_age_days": rows["age_days"].astype(np.float32),
         "slot": rows["slot"],
+        **_history_columns(world, user, pin),
         GROUP_KEY: rows["request_id"],
     }
+
+
+def _history_columns(world: _World, user: np.ndarray, pin: np.ndarray) -> dict[str, np.ndarray]:
+    """The counters of each impression's pin, user and user x topic (none without a history)."""
+    index = _history_index(world, user, pin)
+    return {f"{key}_{counter}_30d": counts[index[key]]
+            for key, counters in world.history.items() for counter, counts in counters.items()}
 
 
 def _names(values) -> np.ndarray:
