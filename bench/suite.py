@@ -274,11 +274,6 @@ def train_rows(result: BenchResult) -> list[Row]:
         result.figure("training speed, default setup / plain Adam", lambda: result.get("ratio_default_to_plain_adam"),
                       "{:.2f}", goal=lambda: Goal(min=result.get("goal_ratio_plain_adam")),
                       detail=lambda: f"{result.get('embedding_parameters'):,} embedding parameters"),
-        result.figure("training speed, default setup / plain Adam, larger world",
-                      lambda: result.get("plain_adam_larger_world", "ratio_default_to_plain_adam"), "{:.2f}",
-                      detail=lambda: (f"{result.get('plain_adam_larger_world', 'world_scale')} times the default "
-                                      f"world: {result.get('plain_adam_larger_world', 'embedding_parameters'):,} "
-                                      "embedding parameters")),
         *result.each(("scaling",), "training time growth with rows", scaling),
     ]
 

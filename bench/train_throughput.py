@@ -27,14 +27,10 @@ examples/s = steps * batch size / wall seconds, summed over rounds. Ratios: pipe
 memory (goal at least 0.9), default / plain Adam (goal at least 3).
 
 Plain Adam's extra cost is a dense pass over every embedding table at every step, so its
-ratio depends on the tables' size. The default world (50k pins, 20k users, 5k creators) has
-small tables; `--world-scale K` simulates `--world-rows` training rows of a world K times as
-large (K times the users, pins and creators, the id features' vocabularies K times as
-large) and compares the default setup with plain Adam there too (the same rounds, two sides).
+ratio grows with the tables' rows (the default world: 500k pins, 200k users, 50k creators).
 Prints and writes bench/results/train_throughput.json with the load average around the run.
 """
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -58,7 +54,7 @@ from transform.atomic import write_json
 from transform.logs import configure_logging
 from transform.pipeline import TRAIN_SPLIT, run_transform, split_patterns, transformed_pattern
 from transform.simulator import SimulatorConfig, simulate
-from transform.spec import Spec, packaged_spec
+from transform.spec import packaged_spec
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "train_throughput.json")
 WARMUP_STEPS = 30
@@ -66,26 +62,12 @@ GOAL_RATIO, GOAL_RATIO_PLAIN_ADAM = 0.9, 3.0
 _LOG = logging.getLogger("train_throughput")
 
 
-def prepare(work_dir: str, train_rows: int, world_scale: int = 1) -> str:
-    """Simulated rows of a world `world_scale` times the default through the transform (not
-    timed); returns the transform directory."""
-    name = f"{train_rows}_x{world_scale}"
-    data_dir, transform_dir = os.path.join(work_dir, f"data_{name}"), os.path.join(work_dir, f"transform_{name}")
-    default = SimulatorConfig()
-    config = SimulatorConfig(train_rows=train_rows, eval_rows=10_000, calibration_rows=10_000,
-                             n_users=default.n_users * world_scale, n_pins=default.n_pins * world_scale,
-                             n_creators=default.n_creators * world_scale)
-    spec = scaled_spec(world_scale)
-    simulate(config, data_dir, spec)
-    return run_transform(spec, split_patterns(data_dir), transform_dir)
-
-
-def scaled_spec(world_scale: int) -> Spec:
-    """The packaged spec with the id features' vocabularies `world_scale` times as large."""
-    spec = packaged_spec()
-    features = tuple(dataclasses.replace(feature, vocab_size=feature.vocab_size * world_scale)
-                     if feature.kind == "id" else feature for feature in spec.features)
-    return dataclasses.replace(spec, features=features)
+def prepare(work_dir: str, train_rows: int) -> str:
+    """Simulated rows of the default world through the transform (not timed); returns the
+    transform directory."""
+    data_dir, transform_dir = os.path.join(work_dir, f"data_{train_rows}"), os.path.join(work_dir, f"transform_{train_rows}")
+    simulate(SimulatorConfig(train_rows=train_rows, eval_rows=10_000, calibration_rows=10_000), data_dir, packaged_spec())
+    return run_transform(packaged_spec(), split_patterns(data_dir), transform_dir)
 
 
 def load(transform_dir: str) -> tuple[MemorySplit, float]:
@@ -96,13 +78,13 @@ def load(transform_dir: str) -> tuple[MemorySplit, float]:
     return memory, time.perf_counter() - start
 
 
-def default_ranker(transform_dir: str, hparams: HParams, world_scale: int = 1) -> MultiTaskRanker:
-    return compiled_ranker(scaled_spec(world_scale), tft.TFTransformOutput(transform_dir), hparams)
+def default_ranker(transform_dir: str, hparams: HParams) -> MultiTaskRanker:
+    return compiled_ranker(packaged_spec(), tft.TFTransformOutput(transform_dir), hparams)
 
 
-def plain_adam_ranker(transform_dir: str, hparams: HParams, world_scale: int = 1) -> MultiTaskRanker:
+def plain_adam_ranker(transform_dir: str, hparams: HParams) -> MultiTaskRanker:
     """The default model with one Adam for every variable, embedding tables included."""
-    ranker = default_ranker(transform_dir, hparams, world_scale)
+    ranker = default_ranker(transform_dir, hparams)
     ranker.compile(optimizer=tf.keras.optimizers.Adam(hparams.dense_learning_rate))
     return ranker
 
@@ -155,8 +137,8 @@ def compare_sides(sides: dict, rounds: int, steps: int) -> dict[str, list[float]
 
 
 def sides_at(transform_dir: str, memory: MemorySplit, hparams: HParams, steps: int) -> tuple[dict, int]:
-    """The four sides on the default world, and its embedding tables' parameter count."""
-    optimizers, tables = optimizer_sides(transform_dir, memory, hparams, world_scale=1)
+    """The four sides, and the embedding tables' parameter count."""
+    optimizers, tables = optimizer_sides(transform_dir, memory, hparams)
     default, pipeline = optimizers["default"]
     streaming = transformed_split(transform_dir, TRAIN_SPLIT, hparams.batch_size, shuffle=True,
                                   shuffle_buffer=hparams.shuffle_buffer, repeat=True, seed=hparams.seed)
@@ -168,30 +150,17 @@ def sides_at(transform_dir: str, memory: MemorySplit, hparams: HParams, steps: i
     }, tables
 
 
-def optimizer_sides(transform_dir: str, memory: MemorySplit, hparams: HParams, world_scale: int) -> tuple[dict, int]:
+def optimizer_sides(transform_dir: str, memory: MemorySplit, hparams: HParams) -> tuple[dict, int]:
     """Default setup and plain Adam over the in-memory pipeline, and the embedding tables' parameter count."""
     pipeline = memory.batches(hparams.batch_size, hparams.seed)
-    default = default_ranker(transform_dir, hparams, world_scale)
+    default = default_ranker(transform_dir, hparams)
     sides = {"default": (default.make_train_function(), pipeline),
-             "plain_adam": (plain_adam_ranker(transform_dir, hparams, world_scale).make_train_function(), pipeline)}
+             "plain_adam": (plain_adam_ranker(transform_dir, hparams).make_train_function(), pipeline)}
     return sides, table_parameters(default)
 
 
 def table_parameters(ranker: MultiTaskRanker) -> int:
     return sum(int(np.prod(variable.shape)) for variable in embedding_variables(ranker.backbone))
-
-
-def larger_world(work_dir: str, hparams: HParams, world_scale: int, rows: int, rounds: int, steps: int) -> dict:
-    """Default setup against plain Adam on a world `world_scale` times as large."""
-    _LOG.info("simulating and transforming %d training rows of a world %d times as large (not timed)", rows, world_scale)
-    transform_dir = prepare(work_dir, rows, world_scale)
-    memory, _ = load(transform_dir)
-    sides, tables = optimizer_sides(transform_dir, memory, hparams, world_scale)
-    seconds = compare_sides(sides, rounds, steps)
-    rates = examples_per_s(seconds, steps * hparams.batch_size)
-    return {"world_scale": world_scale, "train_rows": memory.rows, "embedding_parameters": tables,
-            "examples_per_s": rates, "ratio_default_to_plain_adam": round(rates["default"] / rates["plain_adam"], 3),
-            "ratio_per_round": round_ratios(seconds["default"], seconds["plain_adam"])}
 
 
 def examples_per_s(seconds: dict[str, list[float]], examples_per_round: int) -> dict[str, int]:
@@ -211,8 +180,6 @@ def main() -> None:
                         help="simulated training rows; the sides are compared at the largest")
     parser.add_argument("--rounds", type=int, default=6, help="timed rounds (each side once per round)")
     parser.add_argument("--steps", type=int, default=100, help="training steps per side and round")
-    parser.add_argument("--world-scale", type=int, default=10, help="the larger world's size, in default worlds")
-    parser.add_argument("--world-rows", type=int, default=1_000_000, help="training rows of the larger world")
     parser.add_argument("--results", default=RESULTS, help="where to write the JSON")
     args = parser.parse_args()
     configure_logging()
@@ -228,7 +195,6 @@ def main() -> None:
         _LOG.info("timing %d rounds of %d steps per side on %d rows", args.rounds, args.steps, memory.rows)
         sides, default_tables = sides_at(transform_dir, memory, hparams, args.steps)
         seconds = compare_sides(sides, args.rounds, args.steps)
-        scaled = larger_world(work_dir, hparams, args.world_scale, args.world_rows, args.rounds, args.steps)
     rates = examples_per_s(seconds, args.steps * hparams.batch_size)
     figures = {
         "command": " ".join(["python", "bench/train_throughput.py", *sys.argv[1:]]),
@@ -248,7 +214,6 @@ def main() -> None:
         "ratio_default_to_plain_adam": round(rates["pipeline"] / rates["plain_adam"], 3),
         "ratio_default_to_plain_adam_per_round": round_ratios(seconds["pipeline"], seconds["plain_adam"]),
         "embedding_parameters": default_tables,
-        "plain_adam_larger_world": scaled,
         "goal_ratio": GOAL_RATIO,
         "goal_ratio_plain_adam": GOAL_RATIO_PLAIN_ADAM,
         "scaling": scaling,

@@ -124,7 +124,6 @@ def test_stale_and_malformed_files_are_not_measured_and_named(suite, summary, re
     assert [problem.split("(")[0].rsplit("/", 1)[-1] for problem in problems["train_throughput"]] == [
         "train_throughput.json has no field 'examples_per_s.plain_adam' ",
         "train_throughput.json has no field 'ratio_default_to_plain_adam' ",
-        "train_throughput.json has no field 'plain_adam_larger_world' ",
         "train_throughput.json has no field 'scaling' ",
     ]
     assert "calibration.json is not valid JSON" in problems["calibration"][0]

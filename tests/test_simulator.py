@@ -19,9 +19,11 @@ from transform.spec import Feature, packaged_spec
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = packaged_spec("homefeed")
 TASKS = {task.name: task for task in SPEC.tasks}
-# Default-size world, 100k rows: enough for rates and AUCs, fast enough for a unit test.
+# A tenth of the default world, 100k rows logged out of all: enough for rates, AUCs and
+# counters of pins shown hundreds of times, fast enough for a unit test.
 MEDIUM = SimulatorConfig(
-    seed=3, train_rows=60_000, eval_rows=20_000, calibration_rows=20_000, rows_per_shard=25_000
+    seed=3, n_users=20_000, n_pins=50_000, n_creators=5_000, train_rows=60_000, eval_rows=20_000,
+    calibration_rows=20_000, rows_per_shard=25_000, logged_share=1.0,
 )
 TINY = SimulatorConfig(
     seed=5, n_users=500, n_pins=2_000, n_creators=100, n_topics=8, candidates_per_request=7,

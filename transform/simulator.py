@@ -102,9 +102,9 @@ class SimulatorConfig:
     """Size of the simulated world and of each split; validated on construction."""
 
     seed: int = 0
-    n_users: int = 20_000
-    n_pins: int = 50_000
-    n_creators: int = 5_000
+    n_users: int = 200_000
+    n_pins: int = 500_000
+    n_creators: int = 50_000
     n_topics: int = 32
     candidates_per_request: int = 20
     train_rows: int = 3_000_000
@@ -112,7 +112,7 @@ class SimulatorConfig:
     calibration_rows: int = 200_000
     rows_per_shard: int = 100_000
     train_negative_rate: float = 1.0   # keep this fraction of no-action training rows; 1.0 = no downsampling
-    logged_share: float = 1.0          # the logs' share of the feed's impressions; the 30-day counters count them all
+    logged_share: float = 0.1          # the logs' share of the feed's impressions; the 30-day counters count them all
 
     def __post_init__(self):
         if not _is_integer(self.seed) or self.seed < 0:
@@ -655,9 +655,10 @@ def _history_counters(world: _World, config: SimulatorConfig) -> dict[str, dict[
         rows["age_days"] = np.maximum(age_days, 0.0)
         labels = _draw_labels(rng, _true_probabilities(world, rows))
         for key, index in _history_index(world, rows["user"], rows["pin"]).items():
+            keys, row_key = np.unique(index, return_inverse=True)  # only the chunk's keys, not the whole array
             for counter, task in HISTORY_COUNTERS.items():
                 counted = shown if task is None else shown * labels[task]
-                history[key][counter] += np.bincount(index, weights=counted, minlength=sizes[key]).astype(np.int64)
+                history[key][counter][keys] += np.bincount(row_key, weights=counted, minlength=len(keys)).astype(np.int64)
     return history
 
 
