@@ -3,6 +3,7 @@
     .venv/bin/python bench/end_to_end.py [--output runs/bench] [--results PATH]
         [--train-rows N --eval-rows N --calibration-rows N --epochs N]  (a smaller job, for a quick check)
         [--spec FILE_OR_NAME] [--hparams FILE] [--without-history]      (a variant, for an ablation)
+        [--n-users N --n-pins N --n-creators N --logged-share F]         (another world)
 
 Runs what `make run` runs (the packaged spec, default simulator config and hyperparameters
 unless overridden; `--hparams` is a YAML/JSON file of overrides, `--without-history` drops the
@@ -51,6 +52,7 @@ from transform.spec import Spec, load_spec
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "end_to_end.json")
 CALIBRATED_UTILITY = "calibrated utility"
 BOOTSTRAP_DRAWS = 200
+WORLD_FIELDS = ("n_users", "n_pins", "n_creators", "logged_share")  # SimulatorConfig fields the flags set
 _LOG = logging.getLogger("end_to_end")
 
 
@@ -136,6 +138,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--eval-rows", type=int, default=defaults.eval_rows)
     parser.add_argument("--calibration-rows", type=int, default=defaults.calibration_rows)
     parser.add_argument("--epochs", type=int, default=hparams.epochs)
+    for name in WORLD_FIELDS:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=getattr(defaults, name),
+                            type=type(getattr(defaults, name)))
     parser.add_argument("--top-k", type=int, default=5, help="feed positions valued by the top-k utility")
     parser.add_argument("--spec", help="spec file or packaged spec name (default: homefeed)")
     parser.add_argument("--hparams", help="YAML/JSON file of hyperparameter overrides (--epochs wins)")
@@ -155,7 +160,8 @@ def main() -> None:
     args = parse_args()
     configure_logging()
     config = SimulatorConfig(train_rows=args.train_rows, eval_rows=args.eval_rows,
-                             calibration_rows=args.calibration_rows)
+                             calibration_rows=args.calibration_rows,
+                             **{name: getattr(args, name) for name in WORLD_FIELDS})
     hparams = dataclasses.replace(load_hparams(args.hparams) if args.hparams else HParams(), epochs=args.epochs)
     spec = job_spec(args)
     load_start = os.getloadavg()
@@ -170,6 +176,7 @@ def main() -> None:
         "package_version": package_version(),
         "machine": machine,
         "rows": {"train": config.train_rows, "eval": config.eval_rows, "calibration": config.calibration_rows},
+        "world": {name: getattr(config, name) for name in WORLD_FIELDS},
         "spec": {"name": spec.name, "features": len(spec.features),
                  "history_counters": sum(f.name in HISTORY_FEATURES for f in spec.features)},
         "hparams": dataclasses.asdict(hparams),
