@@ -3,7 +3,7 @@
     .venv/bin/python bench/tuning.py [--work-dir runs/tuning] [--max-trials 10] [--oracle bayesian]
         [--objective auc] [--train-rows 500000] [--search-space FILE] [--reuse-data]
 
-Simulates a world (8,000 users, 15,000 pins; train, eval and calibration splits), runs the
+Simulates a world (8,000 users, 15,000 pins, 5,000 creators; train, eval and calibration splits), runs the
 tf.Transform pipeline, trains the default HParams and scores them with the search's
 objective on the eval (validation) split, then runs the search (`trainer.search.run_search`,
 packaged search space unless --search-space) over the same data from a fresh directory.
@@ -38,7 +38,7 @@ from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "tuning.json")
-WORLD = dict(n_users=8_000, n_pins=15_000, eval_rows=100_000, calibration_rows=100_000)
+WORLD = dict(n_users=8_000, n_pins=15_000, n_creators=5_000, eval_rows=100_000, calibration_rows=100_000)
 _LOG = logging.getLogger("tuning")
 
 
