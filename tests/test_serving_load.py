@@ -25,7 +25,7 @@ WARMUP_REQUESTS = 400
 REQUEST_SIZES = (1, 7, 50, 128, 500)
 POOL_ROWS = 1500
 TOLERANCE = 1e-6
-RSS_GROWTH_LIMIT = 4 * 2**20
+RSS_GROWTH_LIMIT = 8 * 2**20
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +65,9 @@ def test_concurrent_requests_match_single_threaded_ones_and_memory_stays_flat(se
     TensorFlow's per-thread state and the allocator's per-thread arenas exist), the 2,000
     requests run twice. The first pass may still grow the allocator's arenas (more so in a
     process that ran other tests before); a leak grows the resident set in both passes alike.
-    So the second pass's growth must stay under 4 MiB, 2 KiB per request: less than what
-    keeping every request's input tensor (137 rows of 32 features on average) or its output
-    tensors (137 rows, 7 floats each) would add.
+    So the second pass's growth must stay under 8 MiB, 4 KiB per request. Measured: in a full
+    suite on a clean clone the second pass grew 5.1 to 5.3 MiB (less when run alone); keeping
+    every request's output tensors (137 rows on average, 7 floats each) grows it by 9.7 MiB.
     """
     expected = [serve(examples) for examples in requests]
     tasks = [name for name in expected[0] if name != UTILITY]
