@@ -30,14 +30,7 @@ def weighted_auc(labels, scores, weights) -> float:
     """ROC AUC with each row counted `weights` times (ties count half); NaN with one class."""
     labels, scores = _paired(labels, scores)
     _, weights = _paired(labels, weights)
-    order = np.argsort(scores, kind="stable")
-    tie_group = np.concatenate([[0], np.cumsum(np.diff(scores[order]) != 0)])
-    positive = np.bincount(tie_group, weights=(weights * labels)[order])
-    negative = np.bincount(tie_group, weights=(weights * (1.0 - labels))[order])
-    if positive.sum() == 0 or negative.sum() == 0:
-        return float("nan")
-    negatives_below = np.cumsum(negative) - negative
-    return float((positive * (negatives_below + 0.5 * negative)).sum() / (positive.sum() * negative.sum()))
+    return _ranked_auc(labels, _tie_ranks(scores), weights)
 
 
 def auc_ratio_interval(labels, scores, truth, groups, draws: int = 200, seed: int = 0,
@@ -47,20 +40,38 @@ def auc_ratio_interval(labels, scores, truth, groups, draws: int = 200, seed: in
     Why: the ratio to the true probability's AUC is the quality goal, and on a few thousand
     positives its sampling noise is as large as the gaps it judges. Rows of one request share
     a user and a moment, so whole requests (`groups`: a key per row) are resampled, and both
-    AUCs are computed on each resample, which cancels the noise the two share.
+    AUCs are computed on each resample, which cancels the noise the two share. The rows are
+    ranked once; a resample only reweights them.
     """
     labels, scores = _paired(labels, scores)
     _, truth = _paired(labels, truth)
+    score_ranks, truth_ranks = _tie_ranks(scores), _tie_ranks(truth)
     _, group_index = np.unique(np.asarray(groups), return_inverse=True)
     group_count = int(group_index.max()) + 1
     rng = np.random.default_rng(seed)
     ratios = []
     for _ in range(draws):
         weights = np.bincount(rng.integers(0, group_count, group_count), minlength=group_count)[group_index]
-        ratios.append(weighted_auc(labels, scores, weights) / weighted_auc(labels, truth, weights))
+        ratios.append(_ranked_auc(labels, score_ranks, weights) / _ranked_auc(labels, truth_ranks, weights))
     tail = (1.0 - level) / 2.0
     low, high = np.nanquantile(ratios, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def _tie_ranks(scores: np.ndarray) -> np.ndarray:
+    """Per row, the rank of its score among the distinct scores (equal scores share a rank)."""
+    return np.unique(scores, return_inverse=True)[1].reshape(-1)
+
+
+def _ranked_auc(labels: np.ndarray, ranks: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted AUC from `_tie_ranks`: positives over lower-ranked negatives, ties counted half."""
+    positive = np.bincount(ranks, weights=weights * labels)
+    negative = np.bincount(ranks, weights=weights * (1.0 - labels), minlength=positive.size)
+    if positive.sum() == 0 or negative.sum() == 0:
+        return float("nan")
+    negatives_below = np.cumsum(negative) - negative
+    return float((positive * (negatives_below + 0.5 * negative)).sum() / (positive.sum() * negative.sum()))
+
 
 def log_loss(labels, probs) -> float:
     """Mean binary cross-entropy, with probs clipped to [1e-7, 1 - 1e-7]."""
