@@ -67,6 +67,8 @@ BENCHES = {  # running order -> arguments beyond the bench's defaults
     "train_throughput": [],
     "end_to_end": ["--output", E2E_RUN_DIR],
     "serving_latency": ["--run-dir", E2E_RUN_DIR, "--requests", "3000"],
+    "seed_spread": ["--run-dir", E2E_RUN_DIR],
+    "label_limit": ["--run-dir", E2E_RUN_DIR],
     "calibration": [],
     "census": [],
     "compare_architectures": [],
@@ -341,6 +343,21 @@ def end_to_end_rows(result: BenchResult) -> list[Row]:
     ]
 
 
+def seed_spread_rows(result: BenchResult) -> list[Row]:
+    def tasks(cells: dict) -> list[Row]:
+        return [result.figure(f"AUC / true-probability AUC over seeds, {task}", lambda cell=cell: cell["mean"],
+                              "{:.4f}", goal=lambda: GOALS["auc_fraction_of_true"],
+                              detail=lambda cell=cell: seeds_detail(cell))
+                for task, cell in cells.items()]
+
+    def seeds_detail(cell: dict) -> str:
+        seeds = len(cell["values"])
+        return (f"mean of {seeds} seeds, {cell['min']:.3f} - {cell['max']:.3f}; "
+                f"{cell['seeds_meeting_goal']} of {seeds} at or above the goal")
+
+    return result.each(("tasks",), "AUC / true-probability AUC over seeds", tasks)
+
+
 def calibration_rows(result: BenchResult) -> list[Row]:
     def ranges(runs: dict) -> list[Row]:
         return [result.figure(f"calibration ratio range over task x pin_type, {run} (calibration bench)",
@@ -363,6 +380,7 @@ TABLE_ROWS = {  # bench -> its rows of the table; the other benches are run and 
     "train_throughput": train_rows,
     "serving_latency": serving_rows,
     "end_to_end": end_to_end_rows,
+    "seed_spread": seed_spread_rows,
     "calibration": calibration_rows,
 }
 

@@ -107,7 +107,7 @@ class SimulatorConfig:
     n_creators: int = 50_000
     n_topics: int = 32
     candidates_per_request: int = 20
-    train_rows: int = 3_000_000
+    train_rows: int = 5_000_000
     eval_rows: int = 200_000
     calibration_rows: int = 200_000
     rows_per_shard: int = 100_000
