@@ -26,8 +26,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from machine import machine_info
 from serving.end_to_end import package_version
 from trainer import metrics
-from trainer.raw_columns import logged_columns_spec, read_raw_columns
-from trainer.report import as_strings
+from trainer.calibration import logit
+from trainer.raw_columns import logged_columns_spec, read_raw_columns, task_segment_mask
 from transform.atomic import write_json
 from transform.logs import configure_logging
 from transform.pipeline import split_pattern
@@ -49,18 +49,6 @@ def feature_matrix(spec, columns: dict) -> np.ndarray:
     return np.stack(matrix, axis=1)
 
 
-def task_mask(task, columns: dict) -> np.ndarray:
-    """Rows on which the task is defined (its segment, when it has one)."""
-    if task.segment is None:
-        return np.ones(len(columns[task.label]), dtype=bool)
-    return np.isin(as_strings(columns[task.segment.feature]), list(task.segment.values))
-
-
-def logit(probability: np.ndarray) -> np.ndarray:
-    clipped = np.clip(probability.astype(np.float64), 1e-7, 1 - 1e-7)
-    return np.log(clipped / (1 - clipped))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", default="runs/bench")
@@ -79,7 +67,7 @@ def main() -> None:
         parser.error(f"{data_dir} has no train split: run `python bench/end_to_end.py --output {args.run_dir}` first")
     read = logged_columns_spec(spec)
     train, evaluation = (read_raw_columns(split_pattern(data_dir, split), read) for split in ("train", "eval"))
-    train_mask, eval_mask = task_mask(task, train), task_mask(task, evaluation)
+    train_mask, eval_mask = task_segment_mask(task, train), task_segment_mask(task, evaluation)
     features, eval_features = feature_matrix(spec, train)[train_mask], feature_matrix(spec, evaluation)[eval_mask]
     labels, truth = train[task.label][train_mask], train[task.truth][train_mask]
     eval_labels, eval_truth = evaluation[task.label][eval_mask], evaluation[task.truth][eval_mask]

@@ -21,7 +21,7 @@ from serving.end_to_end import package_version
 from trainer import metrics
 from trainer.hparams import HParams
 from trainer.report import task_rows
-from trainer.seed_runs import held_out_split, spread, train_and_score
+from trainer.seed_runs import ScoredModel, held_out_split, spread, train_and_score
 from transform.atomic import write_json
 from transform.logs import configure_logging
 from transform.spec import packaged_spec
@@ -30,12 +30,12 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "s
 GOAL = 0.97
 
 
-def fractions_of_true(spec, columns) -> dict[str, float]:
+def fractions_of_true(spec, scored: ScoredModel) -> dict[str, float]:
     """Task -> AUC of the calibrated probability / AUC of the true probability, on the task's rows."""
     fractions = {}
     for task in spec.tasks:
-        rows = task_rows(spec, columns, task)
-        fractions[task.name] = metrics.auc(rows.labels, rows.calibrated) / metrics.auc(rows.labels, rows.truth)
+        rows = task_rows(spec, scored.columns, task)
+        fractions[task.name] = scored.aucs[task.name] / metrics.auc(rows.labels, rows.truth)
     return fractions
 
 
@@ -66,7 +66,7 @@ def main() -> None:
     per_seed = {}
     for seed in args.seeds:
         scored = train_and_score(spec, transform_dir, pattern, dataclasses.replace(HParams(), seed=seed))
-        per_seed[seed] = fractions_of_true(spec, scored.columns)
+        per_seed[seed] = fractions_of_true(spec, scored)
         print(f"seed {seed}: " + " ".join(f"{task} {value:.4f}" for task, value in per_seed[seed].items()), flush=True)
     with open(os.path.join(data_dir, "metadata.json")) as handle:
         simulator = json.load(handle)["config"]

@@ -283,6 +283,12 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+def logit(p: np.ndarray) -> np.ndarray:
+    """Inverse of `sigmoid`, with p clipped to [1e-7, 1 - 1e-7] so that 0 and 1 stay finite."""
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
 def _value_name(value_names: dict[str, list[str]], feature: str, index: int) -> str:
     names = value_names.get(feature, [])
     return names[index] if index < len(names) else f"<oov {index - len(names)}>" if names else str(index)

@@ -17,6 +17,7 @@ from trainer.calibration_baselines import baseline_probabilities
 from trainer.input import raw_record_dataset, transformed_split
 from transform.pipeline import CALIBRATION_SPLIT
 from trainer.predict import parse_raw, transform_raw
+from trainer.raw_columns import task_segment_mask
 from trainer.plots import plot_reliability, plot_task_reliability
 from trainer.report import EvalColumns, as_strings, build_report, format_table, write_report
 from transform.atomic import write_text
@@ -97,17 +98,11 @@ def evaluate(spec: Spec, columns: EvalColumns, output_dir: str, split: str = "ev
 
 def _eval_columns(spec: Spec, logits: dict, calibrated: dict, columns: dict) -> EvalColumns:
     segments = {name: as_strings(columns[name]) for name in spec.report_segments}
-    in_segment = {}
-    for task in spec.tasks:
-        if task.segment is None:
-            in_segment[task.name] = np.ones(len(logits[task.name]), bool)
-        else:
-            in_segment[task.name] = np.isin(as_strings(columns[task.segment.feature]), task.segment.values)
     return EvalColumns(
         labels={task.name: columns[task.label_key].astype(np.int64) for task in spec.tasks},
         raw={task.name: sigmoid(logits[task.name].astype(np.float64)) for task in spec.tasks},
         calibrated={task.name: calibrated[task.name].astype(np.float64) for task in spec.tasks},
-        in_segment=in_segment,
+        in_segment={task.name: task_segment_mask(task, columns) for task in spec.tasks},
         truth={task.name: columns[task.truth].astype(np.float64) for task in spec.tasks if task.truth},
         segments=segments,
     )

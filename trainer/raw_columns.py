@@ -51,3 +51,10 @@ def logged_columns_spec(spec: Spec) -> dict[str, tf.io.FixedLenFeature]:
 def text_columns(columns: dict[str, np.ndarray], names) -> dict[str, np.ndarray]:
     """The named columns as text, the form report segments and shares compare values in."""
     return {name: as_strings(columns[name]) for name in names}
+
+
+def task_segment_mask(task, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Per row, whether `task` is defined there: its segment's values, or every row for a task without one."""
+    if task.segment is None:
+        return np.ones(len(next(iter(columns.values()))), bool)
+    return np.isin(as_strings(columns[task.segment.feature]), task.segment.values)

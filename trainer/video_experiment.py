@@ -32,12 +32,13 @@ import time
 import numpy as np
 
 from trainer.add_objective import spec_without
+from trainer.calibration import logit
 from trainer.feed_outcomes import (
     EXPECTED_ACTIONS, SHARE, TRUE, Sessions, outcome_change, top_k_outcomes, utility,
 )
 from trainer.feed_quality import ORACLE, ranking_quality, true_utility
 from trainer.hparams import HParams
-from trainer.raw_columns import feature_columns_spec, group_key_spec, read_raw_columns, text_columns
+from trainer.raw_columns import feature_columns_spec, group_key_spec, read_raw_columns, task_segment_mask, text_columns
 from trainer.seed_runs import ScoredModel, train_and_score
 from trainer.tradeoff_plot import plot_tradeoff
 from transform.atomic import write_json, write_text
@@ -97,16 +98,16 @@ def video_value(spec: Spec, config: SimulatorConfig, columns: dict, truth: dict[
     affinity with every task's true probability, and R^2 of logit(true video_watch) from the
     other actions' true logits and from the two latents (least squares with an intercept)."""
     task = _candidate_task(spec)
-    rows = np.isin(text_columns(columns, [task.segment.feature])[task.segment.feature], task.segment.values)
+    rows = task_segment_mask(task, columns)
     latents = {name: values[rows] for name, values in impression_latents(config, columns).items()}
     truth = {name: np.asarray(values, np.float64)[rows] for name, values in truth.items()}
-    others = [_logit(truth[name]) for name in spec.task_names if name != CANDIDATE]
+    others = [logit(truth[name]) for name in spec.task_names if name != CANDIDATE]
     return {
         "rows": int(rows.sum()),
         "correlation": {latent: {name: float(np.corrcoef(latents[latent], truth[name])[0, 1]) for name in truth}
                         for latent in LATENTS},
-        "r2_from_other_true_logits": _r2(_logit(truth[CANDIDATE]), others),
-        "r2_from_latents": _r2(_logit(truth[CANDIDATE]), [latents[name] for name in LATENTS]),
+        "r2_from_other_true_logits": _r2(logit(truth[CANDIDATE]), others),
+        "r2_from_latents": _r2(logit(truth[CANDIDATE]), [latents[name] for name in LATENTS]),
     }
 
 
@@ -186,11 +187,6 @@ def _candidate_task(spec: Spec):
         raise ValueError(f"the video experiment needs a {CANDIDATE!r} task defined on a segment and a group_key; "
                          f"spec {spec.name!r} has tasks {list(spec.task_names)}, group_key {spec.group_key!r}")
     return task
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
 
 
 def _r2(target: np.ndarray, regressors: list[np.ndarray]) -> float:
