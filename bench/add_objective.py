@@ -5,7 +5,7 @@
 
 On the simulator data of bench/compare_architectures.py (simulated and transformed here
 unless --reuse-data finds them in <work-dir>/simulator), runs
-`trainer.add_objective.add_objective_report` once per architecture with the default
+`trainer.experiments.add_objective.add_objective_report` once per architecture with the default
 hyperparameters, prints each report's table and writes bench/results/add_objective.json
 (the data sizes and one report per architecture).
 """
@@ -14,14 +14,15 @@ import dataclasses
 import os
 import sys
 
-from compare_architectures import prepare
-from serving.end_to_end import package_version
-from trainer.add_objective import add_objective_report, format_add_objective
+from trainer.experiments.add_objective import add_objective_report, format_add_objective
 from trainer.hparams import ARCHITECTURES, HParams
-from transform.atomic import write_json
-from transform.logs import configure_logging
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
+
+from compare_architectures import prepare
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "add_objective.json")
 
@@ -46,7 +47,7 @@ def main() -> None:
         print(format_add_objective(reports[architecture]) + "\n", flush=True)
     write_json({
         "command": "python bench/add_objective.py " + " ".join(sys.argv[1:]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": {"cpus": os.cpu_count()},
         "simulator_config": dataclasses.asdict(config),
         "rows": rows,

@@ -23,14 +23,14 @@ import json
 import os
 import shutil
 
-from serving.end_to_end import evaluate_stage, run_end_to_end
+from pipeline.end_to_end import evaluate_stage, run_end_to_end
 from trainer.hparams import HParams
-from trainer.train import load_trained
-from transform.atomic import write_json
-from transform.pipeline import EVAL_SPLIT, split_patterns
+from trainer.training.train import load_trained
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
 from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
-from transform.logs import configure_logging
+from transform.splits import EVAL_SPLIT, split_patterns
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 RESULTS = os.path.join(RESULTS_DIR, "calibration.json")

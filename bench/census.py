@@ -14,9 +14,9 @@ import os
 import platform
 import time
 
-from serving import cli
-from serving.end_to_end import package_version
-from transform.atomic import write_json
+from pipeline import cli
+from transform.common.files import write_json
+from transform.common.provenance import provenance
 from transform.source import DATA_ROOT_ENV
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,7 +57,7 @@ def main() -> None:
     metadata = read("data", "metadata.json")
     figures = {
         "command": "feedrank " + " ".join(command),
-        "package_version": package_version(),
+        **provenance(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "rows": {split: stats["rows"] for split, stats in metadata["splits"].items()},
         "hparams": read("run_config.json")["hparams"],

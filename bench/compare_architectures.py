@@ -5,7 +5,7 @@
         [--census-data-root ../shared/datasets/census-income] [--reuse-data]
 
 For each dataset: simulate (or ingest census-income), run the tf.Transform pipeline, then
-`trainer.comparison.compare_models`: single-task models, shared-bottom, MMoE and PLE (and on
+`trainer.experiments.comparison.compare_models`: single-task models, shared-bottom, MMoE and PLE (and on
 simulator data the pinnability model and feed quality), each trained once per seed with the
 default hyperparameters. Prints Markdown tables and writes
 bench/results/compare_architectures.json with the data sizes, the goals and their outcome:
@@ -23,15 +23,17 @@ import platform
 import sys
 import time
 
-from serving.end_to_end import data_stage, package_version
-from trainer.comparison import compare_models, format_comparison, write_comparison
+from pipeline.end_to_end import data_stage
+from trainer.experiments.comparison import compare_models, format_comparison, write_comparison
 from trainer.hparams import HParams
-from transform.atomic import write_json
-from transform.logs import configure_logging
-from transform.pipeline import run_transform, split_patterns
+from transform.beam_pipeline import run_transform
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.simulator import SimulatorConfig
 from transform.source import DATA_ROOT_ENV
 from transform.spec import packaged_spec
+from transform.splits import split_patterns
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results", "compare_architectures.json")
@@ -93,7 +95,7 @@ def main() -> None:
     )
     figures = {
         "command": "python bench/compare_architectures.py " + " ".join(sys.argv[1:]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "simulator_config": dataclasses.asdict(simulator_config),
         "datasets": {"simulator": simulator, "census": census},

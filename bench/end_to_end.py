@@ -8,19 +8,19 @@
 Runs what `make run` runs (the packaged spec, default simulator config and hyperparameters
 unless overridden; `--hparams` is a YAML/JSON file of overrides, `--without-history` drops the
 spec's 30-day engagement counters), then prints and writes bench/results/end_to_end.json (or `--results`):
-- wall seconds and peak resident memory (RSS) per stage (`serving/stage_metrics.py`: the
+- wall seconds and peak resident memory (RSS) per stage (`pipeline/stage_metrics.py`: the
   process's peak is reset before each stage), and total seconds;
 - the SavedModel's size: bytes of the export's version directory (variables, assets, warmup);
 - per task, the eval AUC beside the true-probability AUC, their ratio, and the calibration
   ratio and ECE before and after calibration;
 - the calibration ratio after calibration of every task x pin_type cell with at least
   MIN_CELL_POSITIVES positives (bench/calibration.py's `summarize`), and its range;
-- feed quality on the eval split (`trainer/feed_quality.py`): the expected top-k utility of
+- feed quality on the eval split (`trainer/evaluation/feed_quality.py`): the expected top-k utility of
   ranking each request by the calibrated utility, of the oracle (the true utility) and of
   random order; fraction of oracle = U@k / U@k(oracle), and of the oracle's gain over random
   = (U@k - U@k(random)) / (U@k(oracle) - U@k(random));
 - per task, the 95% interval of AUC / true-probability AUC over BOOTSTRAP_DRAWS resamples of
-  the eval split's requests (`trainer.metrics.auc_ratio_interval`).
+  the eval split's requests (`trainer.evaluation.metrics.auc_ratio_interval`).
 The eval split is scored again for the last two, after the timed stages.
 """
 import argparse
@@ -34,20 +34,24 @@ import time
 import numpy as np
 import tensorflow_transform as tft
 
-from calibration import MIN_CELL_POSITIVES, summarize
-from machine import machine_info
-from serving.end_to_end import PEAK_MEMORY, package_version, run_end_to_end
-from trainer.evaluate import collect_eval_columns
-from trainer.feed_quality import ORACLE, RANDOM, calibrated_utility, feed_quality, read_group_keys, true_utility
+from pipeline.end_to_end import PEAK_MEMORY, run_end_to_end
+from trainer.evaluation.evaluate import collect_eval_columns
+from trainer.evaluation.feed_quality import (
+    ORACLE, RANDOM, calibrated_utility, feed_quality, read_group_keys, true_utility,
+)
+from trainer.evaluation.metrics import auc_ratio_interval
+from trainer.evaluation.report import EvalColumns, task_rows
 from trainer.hparams import HParams, load_hparams
-from trainer.metrics import auc_ratio_interval
-from trainer.report import EvalColumns, task_rows
-from trainer.train import load_trained
-from transform.atomic import write_json
-from transform.logs import configure_logging
-from transform.pipeline import EVAL_SPLIT, split_patterns
+from trainer.training.train import load_trained
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.simulator import HISTORY_FEATURES, SimulatorConfig
 from transform.spec import Spec, load_spec
+from transform.splits import EVAL_SPLIT, split_patterns
+
+from calibration import MIN_CELL_POSITIVES, summarize
+from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "end_to_end.json")
 CALIBRATED_UTILITY = "calibrated utility"
@@ -173,7 +177,7 @@ def main() -> None:
     columns, groups = score_eval_split(spec, args.output)
     figures = {
         "command": " ".join(["python", "bench/end_to_end.py", *sys.argv[1:]]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": machine,
         "rows": {"train": config.train_rows, "eval": config.eval_rows, "calibration": config.calibration_rows},
         "world": {name: getattr(config, name) for name in WORLD_FIELDS},

@@ -23,15 +23,16 @@ import time
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from machine import machine_info
-from serving.end_to_end import package_version
-from trainer import metrics
-from trainer.calibration import logit
-from trainer.raw_columns import logged_columns_spec, read_raw_columns, task_segment_mask
-from transform.atomic import write_json
-from transform.logs import configure_logging
-from transform.pipeline import split_pattern
+from trainer.calibration.calibrators import logit
+from trainer.evaluation import metrics
+from trainer.evaluation.raw_columns import logged_columns_spec, read_raw_columns, task_segment_mask
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.spec import packaged_spec
+from transform.splits import split_pattern
+
+from machine import machine_info
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -94,7 +95,7 @@ def main() -> None:
         figures["network_end_to_end"] = json.load(handle)["tasks"][task.name]
     write_json({
         "command": "python bench/label_limit.py " + " ".join(sys.argv[1:]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": machine_info(load_start),
         "task": task.name, "eval_rows": int(eval_mask.sum()), "eval_positives": int(eval_labels.sum()),
         "true_auc": true_auc, "models": figures,

@@ -16,15 +16,16 @@ import json
 import os
 import sys
 
-from machine import machine_info
-from serving.end_to_end import package_version
-from trainer import metrics
+from trainer.evaluation import metrics
+from trainer.evaluation.report import task_rows
+from trainer.experiments.seed_runs import ScoredModel, held_out_split, spread, train_and_score
 from trainer.hparams import HParams
-from trainer.report import task_rows
-from trainer.seed_runs import ScoredModel, held_out_split, spread, train_and_score
-from transform.atomic import write_json
-from transform.logs import configure_logging
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.spec import packaged_spec
+
+from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "seed_spread.json")
 GOAL = 0.97
@@ -72,7 +73,7 @@ def main() -> None:
         simulator = json.load(handle)["config"]
     result = {
         "command": "python bench/seed_spread.py " + " ".join(sys.argv[1:]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": machine_info(load_start),
         "split": split,
         "simulator": simulator,

@@ -26,18 +26,20 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from machine import machine_info
-from serving.end_to_end import export_stage, package_version
-from serving.signatures import SERVING_DEFAULT
-from serving.warmup import request_rows
-from trainer.predict import parse_raw, transform_raw
-from trainer.scoring import UTILITY
-from trainer.train import load_trained
-from transform.atomic import write_json
-from transform.pipeline import split_patterns
+from pipeline.end_to_end import export_stage
+from trainer.evaluation.predict import parse_raw, transform_raw
+from trainer.export.signatures import SERVING_DEFAULT
+from trainer.export.warmup import request_rows
+from trainer.model.scoring import UTILITY
+from trainer.training.train import load_trained
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.simulator import HISTORY_COUNTERS
 from transform.spec import packaged_spec
-from transform.logs import configure_logging
+from transform.splits import split_patterns
+
+from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "serving_latency.json")
 # Features of the request's user; the rest describe the candidate pin (the user x topic counters
@@ -119,7 +121,7 @@ def main() -> None:
     served, bare = percentiles(served_ms), percentiles(keras_ms)
     figures = {
         "command": " ".join(["python", "bench/serving_latency.py", *sys.argv[1:]]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": machine_info(load_start),
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},

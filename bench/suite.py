@@ -49,9 +49,10 @@ import sys
 import time
 from typing import Callable
 
+from transform.common.files import write_json, write_text
+from transform.common.logs import configure_logging
+
 from machine import machine_info
-from transform.atomic import write_json, write_text
-from transform.logs import configure_logging
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)

@@ -7,22 +7,22 @@ For each size N the simulator writes N training rows and the transform runs on t
 any timing. The model is the default one (`HParams()` defaults, the packaged homefeed spec),
 compiled as training compiles it; every side calls a Keras train function step by step.
 
-Scaling, at every size: the seconds `trainer.memory_split.load_split` takes to read and parse
-the split into memory (what `trainer.train` does first), then the seconds of one epoch
+Scaling, at every size: the seconds `trainer.training.memory_split.load_split` takes to read and parse
+the split into memory (what `trainer.training.train` does first), then the seconds of one epoch
 (ceil(N / batch size) steps) over that in-memory stream.
 
 Sides, at the largest size, timed in `--rounds` rounds of `--steps` steps each, the order of
 the sides rotating from round to round so that load from other processes falls on all alike,
 after a warm-up of `WARMUP_STEPS` steps per side (tracing):
-- pipeline: the training input `trainer.train` uses by default, the split held in memory
+- pipeline: the training input `trainer.training.train` uses by default, the split held in memory
   and served by shuffled index batches (`MemorySplit.batches`);
 - streaming: the input of a split too large for memory or of a multi-worker job: the files
-  read, shuffled through the default buffer, batched and parsed (`trainer.input.transformed_split`);
+  read, shuffled through the default buffer, batched and parsed (`trainer.training.input.transformed_split`);
 - in_memory: `--steps` batches of the pipeline stacked into tensors and served by
   `tf.data.Dataset.from_tensor_slices` (the bound: no input work at all);
 - plain_adam: the same model compiled with `tf.keras.optimizers.Adam` on every variable (the
   setup most users start from) over the same pipeline; the default setup uses Adagrad on
-  the embedding tables and Adam on the rest (`trainer.ranker.make_optimizer`).
+  the embedding tables and Adam on the rest (`trainer.model.ranker.make_optimizer`).
 examples/s = steps * batch size / wall seconds, summed over rounds. Ratios: pipeline / in
 memory (goal at least 0.9), default / plain Adam (goal at least 3).
 
@@ -42,19 +42,21 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from machine import machine_info
-from serving.end_to_end import package_version
 from trainer.hparams import HParams
-from trainer.input import transformed_split
-from trainer.memory_split import MemorySplit, load_split
-from trainer.model import embedding_variables
-from trainer.ranker import MultiTaskRanker
-from trainer.train import DEFAULT_IN_MEMORY_LIMIT_BYTES, compiled_ranker
-from transform.atomic import write_json
-from transform.logs import configure_logging
-from transform.pipeline import TRAIN_SPLIT, run_transform, split_patterns, transformed_pattern
+from trainer.model.backbone import embedding_variables
+from trainer.model.ranker import MultiTaskRanker
+from trainer.training.input import transformed_split
+from trainer.training.memory_split import MemorySplit, load_split
+from trainer.training.train import DEFAULT_IN_MEMORY_LIMIT_BYTES, compiled_ranker
+from transform.beam_pipeline import run_transform
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.simulator import SimulatorConfig, simulate
 from transform.spec import packaged_spec
+from transform.splits import TRAIN_SPLIT, split_patterns, transformed_pattern
+
+from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "train_throughput.json")
 WARMUP_STEPS = 30
@@ -71,7 +73,7 @@ def prepare(work_dir: str, train_rows: int) -> str:
 
 
 def load(transform_dir: str) -> tuple[MemorySplit, float]:
-    """The training split in memory, as `trainer.train` loads it, and the seconds it took."""
+    """The training split in memory, as `trainer.training.train` loads it, and the seconds it took."""
     feature_spec = tft.TFTransformOutput(transform_dir).transformed_feature_spec()
     start = time.perf_counter()
     memory = load_split(transformed_pattern(transform_dir, TRAIN_SPLIT), feature_spec, DEFAULT_IN_MEMORY_LIMIT_BYTES)
@@ -198,7 +200,7 @@ def main() -> None:
     rates = examples_per_s(seconds, args.steps * hparams.batch_size)
     figures = {
         "command": " ".join(["python", "bench/train_throughput.py", *sys.argv[1:]]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": machine_info(load_start),
         "model": "HParams() defaults, packaged homefeed spec",
         "batch_size": hparams.batch_size,

@@ -5,7 +5,7 @@
 
 For each size N the simulator writes N rows once, before any timing (train 80%, eval and
 calibration 10% each: the default run's proportions), into a temporary directory. The timed
-region is `transform.pipeline.run_transform` on them, as `feedrank transform` runs it: analyze
+region is `transform.beam_pipeline.run_transform` on them, as `feedrank transform` runs it: analyze
 the train split, transform and write every split. Each size runs on Beam's DirectRunner in
 memory and, for the sizes in `--multi-processing-sizes` (default: every size; leave the
 largest out to save its run's time), in multi_processing mode with 2 workers
@@ -26,13 +26,15 @@ import sys
 import tempfile
 import time
 
-from machine import machine_info
-from serving.end_to_end import package_version
-from transform.atomic import write_json
-from transform.logs import configure_logging
-from transform.pipeline import run_transform, split_patterns
+from transform.beam_pipeline import run_transform
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.simulator import SPLITS, SimulatorConfig, simulate
 from transform.spec import packaged_spec
+from transform.splits import split_patterns
+
+from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "transform_throughput.json")
 IN_MEMORY, MULTI_PROCESSING = "in_memory", "multi_processing_2_workers"
@@ -120,7 +122,7 @@ def main() -> None:
         results = measure(sizes, set(args.multi_processing_sizes), work_dir)
     figures = {
         "command": " ".join(["python", "bench/transform_throughput.py", *sys.argv[1:]]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": machine_info(load_start),
         "rows": {str(rows): {split: simulator_config(rows).rows(split) for split in SPLITS} for rows in sizes},
         "modes": {mode: " ".join(beam_args) or "DirectRunner, in memory" for mode, beam_args in MODES.items()},

@@ -5,7 +5,7 @@
 
 Simulates a world (8,000 users, 15,000 pins, 5,000 creators; train, eval and calibration splits), runs the
 tf.Transform pipeline, trains the default HParams and scores them with the search's
-objective on the eval (validation) split, then runs the search (`trainer.search.run_search`,
+objective on the eval (validation) split, then runs the search (`trainer.tuning.search.run_search`,
 packaged search space unless --search-space) over the same data from a fresh directory.
 Prints and writes bench/results/tuning.json: both objectives and per-task AUCs, the best
 hyperparameters, trials completed, wall times and the command; for the AUC objective also
@@ -23,19 +23,21 @@ import shutil
 import sys
 import time
 
-from serving.end_to_end import data_stage, package_version
+from pipeline.end_to_end import data_stage
 from trainer.hparams import HParams
-from trainer.search import TUNER_DIR, run_search
-from trainer.search_space import load_search_space
-from trainer.search_trial import SearchData, train_trial_backbone
-from trainer.train import vocabulary_sizes
-from trainer.tuner import build_tuner
-from trainer.tuning_objective import OBJECTIVES, trial_metrics
-from transform.atomic import write_json
-from transform.logs import configure_logging
-from transform.pipeline import run_transform, split_patterns
+from trainer.training.train import vocabulary_sizes
+from trainer.tuning.objective import OBJECTIVES, trial_metrics
+from trainer.tuning.search import TUNER_DIR, run_search
+from trainer.tuning.search_space import load_search_space
+from trainer.tuning.search_trial import SearchData, train_trial_backbone
+from trainer.tuning.tuner import build_tuner
+from transform.beam_pipeline import run_transform
+from transform.common.files import write_json
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
+from transform.splits import split_patterns
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "tuning.json")
 WORLD = dict(n_users=8_000, n_pins=15_000, n_creators=5_000, eval_rows=100_000, calibration_rows=100_000)
@@ -107,13 +109,13 @@ def main() -> None:
     gain = best["score"] - default["score"]
     figures = {
         "command": "python bench/tuning.py " + " ".join(sys.argv[1:]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "simulator_config": dataclasses.asdict(config),
         "rows": rows,
         "oracle": args.oracle,
         "objective": {"name": name, "direction": direction},
-        "search_space": args.search_space or "packaged default (trainer/search_spaces/default.yaml)",
+        "search_space": args.search_space or "packaged default (trainer/tuning/search_spaces/default.yaml)",
         "trials_completed": best["trials_completed"],
         "best": {"trial_id": best["trial_id"], "score": best["score"], "metrics": best["metrics"],
                  "hparams": best["hparams"]},

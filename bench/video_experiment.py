@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/video_experiment.py [--work-dir runs/video_experiment]
 
-Runs `feedrank video-experiment` with its defaults (`trainer.video_experiment`: 1M training,
+Runs `feedrank video-experiment` with its defaults (`trainer.experiments.video_experiment`: 1M training,
 200k eval and 200k calibration rows of the default simulated world, 2 epochs, top 5), prints
 the before/after table and writes bench/results/video_experiment.json (with the command,
 package version and machine), video_experiment.txt and the trade-off plot
@@ -13,9 +13,11 @@ import os
 import platform
 import sys
 
-from serving.end_to_end import package_version
-from trainer.video_experiment import EXPERIMENT_HPARAMS, EXPERIMENT_WORLD, run_video_experiment, write_video_experiment
-from transform.logs import configure_logging
+from trainer.experiments.video_experiment import (
+    EXPERIMENT_HPARAMS, EXPERIMENT_WORLD, run_video_experiment, write_video_experiment,
+)
+from transform.common.logs import configure_logging
+from transform.common.provenance import provenance
 from transform.spec import packaged_spec
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -30,7 +32,7 @@ def main() -> None:
     report = run_video_experiment(spec, args.work_dir, EXPERIMENT_WORLD, EXPERIMENT_HPARAMS)
     report = {
         "command": "python bench/video_experiment.py " + " ".join(sys.argv[1:]),
-        "package_version": package_version(),
+        **provenance(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         **report,
     }

@@ -1,4 +1,2 @@
-"""Serving side of the package: SavedModel export with signatures and warmup, and the CLI."""
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+"""What happens to an export after it is written: TF Serving config, clients, new versions, what-if."""
+import transform  # noqa: F401  (Keras 2 before TensorFlow: see transform/__init__.py)

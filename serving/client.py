@@ -36,14 +36,13 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.signatures import (
+from trainer.export.signatures import (
     SERVING_DEFAULT, SERVING_RAW, SERVING_RAW_WEIGHTED, SERVING_WEIGHTED, UTILITY_WEIGHTS,
 )
-from serving.warmup import predict_request
-from trainer.scoring import UTILITY
+from trainer.export.warmup import predict_request
+from trainer.model.scoring import UTILITY
+from transform.rows import complete_row, to_example
 from transform.spec import Spec
-
-_PYTHON_TYPES = {"int64": int, "float": float, "string": str}
 
 
 class ScoringClient:
@@ -128,32 +127,6 @@ def rank_candidates(client: ScoringClient, user: dict, pins: list[dict],
     return [(pins[index], float(utility[index])) for index in np.argsort(-utility, kind="stable")]
 
 
-def complete_row(spec: Spec, row: dict) -> dict:
-    """Every feature of the spec, typed by its dtype; a missing one gets its declared default."""
-    _check_names(spec, row)
-    return {
-        feature.name: _PYTHON_TYPES[feature.dtype](row.get(feature.name, feature.missing_value))
-        for feature in spec.features
-    }
-
-
-def to_example(spec: Spec, row: dict) -> bytes:
-    """A serialized tf.Example of the row's features; missing ones are left out (the model fills defaults)."""
-    _check_names(spec, row)
-    features = {}
-    for feature in spec.features:
-        if feature.name not in row:
-            continue
-        value = _PYTHON_TYPES[feature.dtype](row[feature.name])
-        if feature.dtype == "string":
-            features[feature.name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-        elif feature.dtype == "float":
-            features[feature.name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-        else:
-            features[feature.name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
 def weight_vector(spec: Spec, utility_weights: dict[str, float]) -> np.ndarray:
     """The weights in the spec's task order; every task must be named, and nothing else."""
     missing = [name for name in spec.task_names if name not in utility_weights]
@@ -164,10 +137,3 @@ def weight_vector(spec: Spec, utility_weights: dict[str, float]) -> np.ndarray:
             f"tasks {list(spec.task_names)}"
         )
     return np.array([utility_weights[name] for name in spec.task_names], np.float32)
-
-
-def _check_names(spec: Spec, row: dict) -> None:
-    unknown = sorted(set(row) - {feature.name for feature in spec.features})
-    if unknown:
-        features = [feature.name for feature in spec.features]
-        raise ValueError(f"row has unknown feature(s) {unknown}; the model's features are {features}")

@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from serving.client import ScoringClient, to_example, weight_vector
-from serving.signatures import EXAMPLES, SERVING_DEFAULT, SERVING_WEIGHTED, UTILITY_WEIGHTS
+from serving.client import ScoringClient, weight_vector
+from trainer.export.signatures import EXAMPLES, SERVING_DEFAULT, SERVING_WEIGHTED, UTILITY_WEIGHTS
+from transform.rows import to_example
 from transform.spec import Spec
 
 

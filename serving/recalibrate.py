@@ -4,7 +4,7 @@ Action rates drift (seasonality, a new surface, a changed retrieval step) faster
 backbone needs retraining. `recalibrate` scores a fresh calibration set (raw tf.Examples
 with labels, never downsampled) through the export's own `head_logits` and
 `transform_features` signatures, refits every head's calibrator with the same estimator as
-training (`trainer.calibration.fit_task_calibrator`), and writes the next version with only
+training (`trainer.calibration.calibrators.fit_task_calibrator`), and writes the next version with only
 the calibrator variables changed: the backbone, the tf.Transform graph and the utility
 weights are carried over bit for bit, and the source version stays servable.
 """
@@ -16,10 +16,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from serving.signatures import HEAD_LOGITS, TRANSFORM_FEATURES
-from serving.versions import derive_version
-from trainer.calibration import CalibrationFit, fit_task_calibrator, gather_task_columns
-from trainer.input import list_files, raw_record_dataset
+from serving.derive import derive_version
+from trainer.calibration.calibrators import CalibrationFit, fit_task_calibrator, gather_task_columns
+from trainer.export.signatures import HEAD_LOGITS, TRANSFORM_FEATURES
+from trainer.training.input import list_files, raw_record_dataset
 from transform.spec import Spec, Task
 
 _LOG = logging.getLogger(__name__)

@@ -5,7 +5,7 @@
 What an action is worth to the business (saves up, hides more costly) changes far more often
 than the model is retrained. `reweight` writes `<export_dir>/<next version>/` whose default
 w_t are the given ones and whose every other variable is bit-for-bit the source version's
-(`serving.versions.derive_version`); TF Serving serves it as the newest version, and the
+(`serving.derive.derive_version`); TF Serving serves it as the newest version, and the
 source version stays on disk, servable for comparison or rollback. Tasks not named keep
 their current weight.
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 
-from serving.model_card import TASK_WEIGHTS, read_card
-from serving.versions import derive_version, source_version_dir
-from trainer.scoring import UTILITY
+from serving.derive import derive_version
+from trainer.export.model_card import TASK_WEIGHTS, read_card
+from trainer.export.versions import source_version_dir
+from trainer.model.scoring import UTILITY
 
 
 def reweight(export_dir: str, weights: dict[str, float], source_version: int | None = None) -> str:

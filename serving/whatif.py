@@ -9,11 +9,11 @@ the tf.Transform graph, the model and the calibrators, as TF Serving would); sin
 utility = sum_t w_t * p_t is linear in the calibrated p_t, every weight vector re-ranks the same
 probabilities without re-export (the same sum `serving_weighted` computes per request). For
 each vector, the sessions (rows sharing the spec's `group_key`) are ranked and their top k
-summarised by `trainer.feed_outcomes.top_k_outcomes`: the share of each value of the share
+summarised by `trainer.evaluation.feed_outcomes.top_k_outcomes`: the share of each value of the share
 features (default: the features that define task segments, e.g. pin_type) and the expected
 actions per session, from calibrated and, on simulated data, true probabilities; each beside
 its change against the export's current weights. A sweep over one weight adds trade-off
-curves (`trainer.tradeoff_plot`).
+curves (`trainer.evaluation.tradeoff_plot`).
 
 A vector names only the tasks it changes; the others keep the export's weights. The vector
 chosen here is what `feedrank reweight` exports: every vector in the report carries its
@@ -33,16 +33,16 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from serving.model_card import read_card
 from serving.reweight import parse_weights
-from serving.signatures import EXAMPLES, SERVING_DEFAULT
-from trainer.feed_outcomes import (
+from trainer.evaluation.feed_outcomes import (
     CALIBRATED, EXPECTED_ACTIONS, SHARE, TRUE, Sessions, outcome_change, top_k_outcomes,
 )
-from trainer.input import raw_record_dataset
-from trainer.raw_columns import feature_columns_spec, group_key_spec, read_raw_columns, text_columns
-from trainer.tradeoff_plot import plot_tradeoff
-from transform.atomic import write_json, write_text
+from trainer.evaluation.raw_columns import feature_columns_spec, group_key_spec, read_raw_columns, text_columns
+from trainer.evaluation.tradeoff_plot import plot_tradeoff
+from trainer.export.model_card import read_card
+from trainer.export.signatures import EXAMPLES, SERVING_DEFAULT
+from trainer.training.input import raw_record_dataset
+from transform.common.files import write_json, write_text
 from transform.spec import Spec
 
 REPORT_JSON, REPORT_TABLE = "whatif.json", "whatif.txt"

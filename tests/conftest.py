@@ -1,12 +1,12 @@
 """Test setup: Keras 2 before TensorFlow loads, quiet TF logs, shared fixtures."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from serving.end_to_end import run_end_to_end  # noqa: E402
+import transform  # noqa: E402,F401  (Keras 2 before TensorFlow: see transform/__init__.py)
+from pipeline.end_to_end import run_end_to_end  # noqa: E402
 from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS  # noqa: E402
 from trainer.hparams import HParams  # noqa: E402
 from transform.simulator import SimulatorConfig  # noqa: E402

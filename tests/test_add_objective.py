@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from serving import cli
-from trainer.add_objective import change_against_noise, spec_without
-from trainer.comparison import compare_models, format_comparison
-from trainer.feed_quality import ORACLE, RANDOM
+from pipeline import cli
+from trainer.evaluation.feed_quality import ORACLE, RANDOM
+from trainer.experiments.add_objective import change_against_noise, spec_without
+from trainer.experiments.comparison import compare_models, format_comparison
 from trainer.hparams import hparams_from_dict
-from transform.pipeline import run_transform, split_patterns
+from transform.beam_pipeline import run_transform
 from transform.simulator import SimulatorConfig, simulate
 from transform.spec import SpecError, packaged_spec
+from transform.splits import split_patterns
 
 TINY_WORLD = SimulatorConfig(seed=5, n_users=300, n_pins=1000, n_creators=100, train_rows=6000, eval_rows=2000,
                              calibration_rows=2000, rows_per_shard=6000)

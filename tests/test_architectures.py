@@ -6,10 +6,10 @@ import tensorflow as tf
 from tests.helpers import shop_spec
 from tests.test_model import VOCAB_SIZES, _batch
 from trainer.hparams import hparams_from_dict
-from trainer.layers.cgc import CustomizedGateControl
-from trainer.layers.mmoe import MixtureOfExperts
-from trainer.model import build_backbone
-from trainer.ranker import MultiTaskRanker, make_optimizer
+from trainer.model.backbone import build_backbone
+from trainer.model.layers.cgc import CustomizedGateControl
+from trainer.model.layers.mmoe import MixtureOfExperts
+from trainer.model.ranker import MultiTaskRanker, make_optimizer
 
 SMALL = {"bottom_units": [16], "tower_units": [8], "expert_units": [8], "dense_learning_rate": 0.01}
 FEATURES = ("color", "uid", "age", "views")

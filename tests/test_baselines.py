@@ -5,12 +5,12 @@ import tensorflow as tf
 
 from tests.helpers import shop_spec
 from tests.test_model import HPARAMS, VOCAB_SIZES, _batch
-from trainer.baselines import (
+from trainer.experiments.baselines import (
     PINNABILITY, PinnabilityRanker, build_pinnability_backbone, pinnability_target, single_task_hparams,
     single_task_spec,
 )
 from trainer.hparams import hparams_from_dict
-from trainer.ranker import make_optimizer
+from trainer.model.ranker import make_optimizer
 from transform.spec import SpecError, packaged_spec
 
 # homefeed weights: closeup 1, click 2, long_click 4, save 8, hide -20, video_watch 3 (video pins)

@@ -11,10 +11,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, PipelineOptions, StandardOptions
 
-from serving import cli
-from transform.pipeline import run_transform, split_patterns, transformed_pattern
+from pipeline import cli
+from transform.beam_pipeline import run_transform
 from transform.simulator import SPLITS, SimulatorConfig, simulate
 from transform.spec import packaged_spec
+from transform.splits import split_patterns, transformed_pattern
 
 MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 

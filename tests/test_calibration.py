@@ -7,9 +7,11 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import shop_spec
-from trainer.calibration import CalibrationFit, Calibrator, fit_calibrators, fit_logistic, fit_task_calibrator, sigmoid
+from trainer.calibration.calibrators import (
+    CalibrationFit, Calibrator, fit_calibrators, fit_logistic, fit_task_calibrator, sigmoid,
+)
 from trainer.hparams import HParams
-from trainer.model import build_backbone
+from trainer.model.backbone import build_backbone
 from transform.spec import Task
 
 VOCAB_SIZES = {"color": 3, "uid": 3}

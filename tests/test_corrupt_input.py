@@ -1,7 +1,7 @@
 """A truncated or corrupt TFRecord shard stops the stage that reads it, with an error naming the file.
 
 Neither Beam's TFRecord source nor tf.data names the file a bad record sits in; the stages
-do (`transform.input_reader.naming_corrupt_records`), and nothing is skipped: a model
+do (`transform.input.reader.naming_corrupt_records`), and nothing is skipped: a model
 trained on part of its data would look fine and silently miss rows. The failed stage leaves
 no output directory, and no hidden temporary one.
 """
@@ -12,16 +12,16 @@ import shutil
 
 import pytest
 
-from serving.end_to_end import evaluate_splits, train_stage, transform_stage
+from pipeline.end_to_end import evaluate_splits, train_stage, transform_stage
 from tests.helpers import FAST_TRAINING_SETTINGS, example, write_records
 from tests.test_validation import clicks_config
 from trainer.hparams import HParams
-from trainer.train import load_trained
-from transform.ingest import ingest
-from transform.input_reader import SAMPLE_ROWS_PER_FILE, InputError, corrupt_record_files
-from transform.pipeline import split_patterns, transformed_pattern
+from trainer.training.train import load_trained
+from transform.input.ingest import ingest
+from transform.input.reader import SAMPLE_ROWS_PER_FILE, InputError, corrupt_record_files
 from transform.simulator import SimulatorConfig, simulate
 from transform.spec import packaged_spec, spec_from_dict
+from transform.splits import split_patterns, transformed_pattern
 
 SPEC = packaged_spec()
 TINY_WORLD = SimulatorConfig(seed=5, n_users=50, n_pins=120, n_creators=20, train_rows=2_000, eval_rows=400,

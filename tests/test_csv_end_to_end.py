@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import load_check
-from serving.end_to_end import run_end_to_end
-from serving.model_card import read_card
-from serving.signatures import SERVING_DEFAULT
-from serving.warmup import request_rows
+from pipeline.end_to_end import run_end_to_end
+from trainer.export import load_check
+from trainer.export.model_card import read_card
+from trainer.export.signatures import SERVING_DEFAULT
+from trainer.export.warmup import request_rows
 from trainer.hparams import HParams
-from transform.pipeline import split_patterns
 from transform.simulator import SimulatorConfig
 from transform.spec import spec_from_dict
+from transform.splits import split_patterns
 
 ROWS = 4000
 SPEC = {

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import load_check
-from serving.model_card import MODEL_CARD
-from serving.signatures import SERVING_DEFAULT
-from serving.warmup import read_warmup_requests, request_rows
 from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS
+from trainer.export import load_check
+from trainer.export.model_card import MODEL_CARD
+from trainer.export.signatures import SERVING_DEFAULT
+from trainer.export.warmup import read_warmup_requests, request_rows
 from trainer.hparams import HParams
-from transform.pipeline import split_patterns
 from transform.spec import packaged_spec
+from transform.splits import split_patterns
 
 FAST_TRAINING = HParams(**FAST_TRAINING_SETTINGS)
 OUR_MODULES = {"transform", "trainer", "serving", "tensorflow_transform", "tfx_bsl", "tf_keras", "apache_beam"}
@@ -87,9 +87,10 @@ def test_fresh_tensorflow_process_serves_the_export(fresh_process_outputs):
 
 
 def test_export_matches_the_in_process_model(run, raw_rows, fresh_process_outputs):
-    from serving.export import ServingModule
-    from trainer.train import load_trained
     import tensorflow_transform as tft
+
+    from trainer.export.export import ServingModule
+    from trainer.training.train import load_trained
 
     spec = packaged_spec()
     trained = load_trained(os.path.join(run["dir"], "model"))

@@ -4,7 +4,7 @@
 into place once complete; on an exception (or an interrupt) the temporary directory is
 removed. A process killed mid-write cannot clean up: its `.<version>.tmp-*` directory stays,
 but TF Serving takes a child of the model base path as a version only when its whole name is
-a number, and `serving.versions` does the same, so it is never served nor counted.
+a number, and `serving.derive` does the same, so it is never served nor counted.
 """
 import os
 import shutil
@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import export as export_module
-from serving.export import export_model
-from serving.signatures import SERVING_DEFAULT
-from serving.versions import latest_version_dir, list_versions
-from serving.warmup import request_rows
 from tests.test_serving import _file_hashes
-from trainer.scoring import UTILITY
-from trainer.train import load_trained
-from transform.pipeline import split_patterns
+from trainer.export import export as export_module
+from trainer.export.export import export_model
+from trainer.export.signatures import SERVING_DEFAULT
+from trainer.export.versions import latest_version_dir, list_versions
+from trainer.export.warmup import request_rows
+from trainer.model.scoring import UTILITY
+from trainer.training.train import load_trained
 from transform.spec import packaged_spec
+from transform.splits import split_patterns
 
 SPEC = packaged_spec()
 # (step of the write that fails, what it raises): after the SavedModel and the warmup requests

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import example, shop_spec, write_records
-from trainer.feed_quality import (
+from trainer.evaluation.feed_quality import (
     ORACLE, RANDOM, calibrated_utility, feed_quality, ranking_quality, read_group_keys, true_utility,
 )
-from trainer.report import EvalColumns
+from trainer.evaluation.report import EvalColumns
 
 # Three requests, rows interleaved. Request 1: u = [1, 3, -2], scores [0.9, 0.1, 0.5];
 # request 7: u = [0.5, 0.5] (no ideal order); request 4: u = [2, 0, 0, 1], scores [0, 1, 2, 3].

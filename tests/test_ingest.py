@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from tests.helpers import example, write_records
 from tests.test_validation import clicks_config, write_csv
-from transform.ingest import ingest
-from transform.input_reader import InputError
+from transform.input.ingest import ingest
+from transform.input.reader import InputError
 from transform.schema import logged_data_feature_spec, read_schema
 from transform.spec import spec_from_dict
 

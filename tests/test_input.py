@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import example
-from trainer.input import raw_record_dataset, transformed_dataset
+from trainer.training.input import raw_record_dataset, transformed_dataset
 
 FEATURE_SPEC = {"x": tf.io.FixedLenFeature([], tf.float32), "y": tf.io.FixedLenFeature([], tf.int64)}
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer.memory_split import load_split
+from trainer.training.memory_split import load_split
 
 ROWS, BATCH = 10, 4
 FEATURE_SPEC = {"row": tf.io.FixedLenFeature([], tf.int64), "pair": tf.io.FixedLenFeature([2], tf.float32),

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from trainer import metrics
+from trainer.evaluation import metrics
 
 
 def test_auc_counts_correctly_ordered_pairs():

@@ -4,12 +4,12 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import shop_spec
-from trainer.calibration import CalibrationFit, sigmoid
+from trainer.calibration.calibrators import CalibrationFit, sigmoid
 from trainer.hparams import HParams
-from trainer.model import build_backbone, dense_variables, embedding_variables
-from trainer.ranker import MultiTaskRanker, make_optimizer
-from trainer.scoring import build_scoring_model
-from trainer.utility import Utility
+from trainer.model.backbone import build_backbone, dense_variables, embedding_variables
+from trainer.model.ranker import MultiTaskRanker, make_optimizer
+from trainer.model.scoring import build_scoring_model
+from trainer.model.utility import Utility
 
 VOCAB_SIZES = {"color": 3, "uid": 50}
 HPARAMS = HParams(bottom_units=(16,), tower_units=(8,), dense_learning_rate=0.01)

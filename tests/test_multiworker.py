@@ -16,12 +16,12 @@ import sys
 import numpy as np
 import pytest
 
-from serving.training_job import run_training_job, warmup_rows
 from tests.helpers import FAST_TRAINING_SETTINGS
-from trainer.distribution import cluster_role, strategy_for
 from trainer.hparams import HParams
-from trainer.train import JobOptions, TrainingData
-from transform.logs import configure_logging
+from trainer.job import run_training_job, warmup_rows
+from trainer.training.distribution import cluster_role, strategy_for
+from trainer.training.train import JobOptions, TrainingData
+from transform.common.logs import configure_logging
 from transform.spec import packaged_spec
 
 WORKERS = 2

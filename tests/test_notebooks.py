@@ -1,6 +1,6 @@
 """The four notebooks run top to bottom without error, in order, in a temporary working directory.
 
-They share the sample run (`serving.sample_run`): notebook 2 builds it, 3 and 4 reuse it. The
+They share the sample run (`pipeline.sample_run`): notebook 2 builds it, 3 and 4 reuse it. The
 kernel is this interpreter (jupyter_client starts a `python` kernelspec with sys.executable).
 """
 import os
@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from serving.sample_run import NOTEBOOK_DIR_ENV
+from pipeline.sample_run import NOTEBOOK_DIR_ENV
 
 NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 NOTEBOOKS = ("01_data_and_transform", "02_training", "03_calibration", "04_utility_and_serving")

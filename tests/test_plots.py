@@ -2,7 +2,7 @@
 import os
 
 from tests.test_report import PNG_MAGIC, _columns, columns, spec  # noqa: F401 (fixtures)
-from trainer import plots
+from trainer.evaluation import plots
 
 
 def test_plot_reliability_writes_png(spec, columns, tmp_path):

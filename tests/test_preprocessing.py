@@ -8,9 +8,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from tests.helpers import example, shop_spec, write_records
-from transform.pipeline import run_transform, transformed_pattern
+from transform.beam_pipeline import run_transform
 from transform.preprocessing import binary_label
 from transform.spec import Task
+from transform.splits import transformed_pattern
 
 # color: red x3, blue x2, green x1, missing x1 -> top-2 vocabulary [red, blue]; green and the
 # default "none" fall into the single OOV bucket (index 2).

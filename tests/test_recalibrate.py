@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import cli
+from pipeline import cli
+from serving.derive import derive_version
 from serving.recalibrate import recalibrate
-from serving.versions import derive_version, list_versions
+from trainer.export.versions import list_versions
 from transform.spec import packaged_spec
 
 SPEC = packaged_spec()

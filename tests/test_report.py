@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from trainer import report as report_lib
-from trainer.report import EvalColumns
+from trainer.evaluation import report as report_lib
+from trainer.evaluation.report import EvalColumns
 from transform.spec import spec_from_dict
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,6 +1,6 @@
 """Training survives a SIGKILL: the rerun resumes from the last backup and ends on the planned step.
 
-`python -m serving.task` trains with AIP_CHECKPOINT_DIR set (a backup every few steps); once
+`python -m trainer.task` trains with AIP_CHECKPOINT_DIR set (a backup every few steps); once
 a backup exists, mid-way through the first epoch, the process is killed with SIGKILL. The same
 command then resumes: it must start from the backed-up step, run exactly the remaining steps
 (none repeated, none lost), end with the optimizer on the planned step count, export, and
@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 import tensorflow_transform as tft
 
-from trainer.checkpoints import BACKUP_SUBDIR, completed_steps
-from trainer.distribution import ClusterRole
 from trainer.hparams import HParams
-from trainer.memory_split import load_split
-from trainer.schedule import Schedule
-from trainer.train import STEPS, training_stream
-from transform.pipeline import TRAIN_SPLIT, transformed_pattern
+from trainer.training.checkpoints import BACKUP_SUBDIR, completed_steps
+from trainer.training.distribution import ClusterRole
+from trainer.training.memory_split import load_split
+from trainer.training.schedule import Schedule
+from trainer.training.train import STEPS, training_stream
+from transform.splits import TRAIN_SPLIT, transformed_pattern
 
 EPOCHS, BATCH_SIZE, SAVE_EVERY = 2, 256, 5
 HPARAMS = {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "bottom_units": [32], "tower_units": [8],
@@ -36,7 +36,7 @@ TRAIN_ROWS = 24_000  # tests.helpers.SMALL_WORLD_SETTINGS
 
 
 def _command(small_run, root) -> list[str]:
-    return [sys.executable, "-m", "serving.task", "--transform", os.path.join(small_run["dir"], "transform"),
+    return [sys.executable, "-m", "trainer.task", "--transform", os.path.join(small_run["dir"], "transform"),
             "--hparams", str(root / "hparams.json"), "--model-dir", str(root / "trained"),
             "--checkpoint-every-steps", str(SAVE_EVERY)]
 

@@ -23,24 +23,27 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import cli, load_check
-from serving.client import GrpcClient, RestClient, complete_row, rank_candidates, weight_vector
-from serving.end_to_end import run_end_to_end
-from serving.model_card import read_card
+from pipeline import cli
+from pipeline.end_to_end import run_end_to_end
+from serving.client import GrpcClient, RestClient, rank_candidates, weight_vector
+from serving.derive import derive_version
 from serving.reweight import parse_weights, reweight
-from serving.signatures import (
+from tests.helpers import example, write_records
+from trainer.evaluation.predict import score_examples
+from trainer.export import load_check
+from trainer.export.model_card import read_card
+from trainer.export.signatures import (
     HEAD_LOGITS, SERVING_DEFAULT, SERVING_RAW, SERVING_RAW_WEIGHTED, SERVING_WEIGHTED, SIGNATURES, TRANSFORM_FEATURES,
     UTILITY_WEIGHTS, ServingModule,
 )
-from serving.versions import derive_version, list_versions
-from serving.warmup import WARMUP_BATCH_SIZES, WARMUP_FILE, read_warmup_requests, request_rows
-from tests.helpers import example, write_records
+from trainer.export.versions import list_versions
+from trainer.export.warmup import WARMUP_BATCH_SIZES, WARMUP_FILE, read_warmup_requests, request_rows
 from trainer.hparams import HParams
-from trainer.predict import score_examples
-from trainer.train import load_trained
-from transform.pipeline import split_patterns
+from trainer.training.train import load_trained
+from transform.rows import complete_row
 from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
+from transform.splits import split_patterns
 
 SPEC = packaged_spec()
 TINY_WORLD = SimulatorConfig(

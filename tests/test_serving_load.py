@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.signatures import SERVING_DEFAULT
-from serving.warmup import request_rows
-from trainer.scoring import UTILITY
-from transform.pipeline import split_patterns
+from trainer.export.signatures import SERVING_DEFAULT
+from trainer.export.warmup import request_rows
+from trainer.model.scoring import UTILITY
 from transform.spec import packaged_spec
+from transform.splits import split_patterns
 
 THREADS = 8
 REQUESTS = 2000

@@ -16,8 +16,8 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.signatures import SERVING_DEFAULT, SERVING_RAW
-from trainer.scoring import UTILITY
+from trainer.export.signatures import SERVING_DEFAULT, SERVING_RAW
+from trainer.model.scoring import UTILITY
 from transform.schema import TF_DTYPES
 from transform.spec import packaged_spec
 

@@ -7,9 +7,9 @@ import tensorflow as tf
 
 from tests.helpers import shop_spec
 from tests.test_model import VOCAB_SIZES, _batch
+from trainer.experiments.sharing import gate_expert_names, gradient_cosines, mean_gate_weights
 from trainer.hparams import hparams_from_dict
-from trainer.model import build_backbone, shared_variables
-from trainer.sharing import gate_expert_names, gradient_cosines, mean_gate_weights
+from trainer.model.backbone import build_backbone, shared_variables
 
 SMALL = {"bottom_units": [16], "tower_units": [8], "expert_units": [8], "shared_experts": 2}
 FEATURES = ("color", "uid", "age", "views")

@@ -1,7 +1,7 @@
-"""serving/stage_metrics.py: the peak RSS window of a stage follows what the stage allocates."""
+"""pipeline/stage_metrics.py: the peak RSS window of a stage follows what the stage allocates."""
 import numpy as np
 
-from serving.stage_metrics import SINCE_STAGE_START, peak_rss_bytes, reset_peak_rss
+from pipeline.stage_metrics import SINCE_STAGE_START, peak_rss_bytes, reset_peak_rss
 
 MIB = 2**20
 

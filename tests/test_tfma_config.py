@@ -5,7 +5,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 import tensorflow_transform as tft
 
-from trainer.tfma_config import eval_config
+from trainer.evaluation.tfma_config import eval_config
 from transform.spec import packaged_spec
 
 SPEC = packaged_spec()

@@ -4,6 +4,7 @@
 must leave a SavedModel in serving_model_dir that a fresh TensorFlow-only process serves;
 `preprocessing_fn` must follow the spec chosen by custom_config or FEEDRANK_SPEC.
 """
+import importlib
 import os
 import subprocess
 import sys
@@ -14,21 +15,22 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from serving import load_check, tfx_module
-from serving.signatures import SERVING_DEFAULT
-from serving.warmup import read_warmup_requests, request_rows
 from tests.helpers import FAST_TRAINING_SETTINGS
-from trainer.train import load_trained
+from trainer import tfx_module
+from trainer.export import load_check
+from trainer.export.signatures import SERVING_DEFAULT
+from trainer.export.warmup import read_warmup_requests, request_rows
+from trainer.training.train import load_trained
 from transform import schema as schema_lib
-from transform.pipeline import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT, split_patterns, transformed_pattern
-from transform.spec import packaged_spec
+from transform.spec import SPEC_ENV, packaged_spec
+from transform.splits import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT, split_patterns, transformed_pattern
 
 TRAIN_STEPS = 20
 TUNER_BEST = {"space": [], "values": {**FAST_TRAINING_SETTINGS, "bottom_units": [32], "batch_size": 256}}
 
 
 def serve_in_fresh_process(export_dir: str, rows: list[bytes], work_dir: str) -> dict:
-    """Every signature's outputs on `rows`, from `serving/load_check.py` run in a TensorFlow-only process."""
+    """Every signature's outputs on `rows`, from `trainer/export/load_check.py` run in a TensorFlow-only process."""
     examples_path, output_path = os.path.join(work_dir, "rows.tfrecord"), os.path.join(work_dir, "outputs.npz")
     with tf.io.TFRecordWriter(examples_path) as writer:
         for row in rows:
@@ -130,7 +132,15 @@ def test_preprocessing_fn_follows_the_configured_spec(monkeypatch):
     homefeed_features = {feature.name for feature in packaged_spec().features}
     assert census_features <= _input_columns(lambda inputs: tfx_module.preprocessing_fn(inputs, {"spec": "census"}),
                                              "census")
-    monkeypatch.setenv(tfx_module.SPEC_ENV, "census")
+    monkeypatch.setenv(SPEC_ENV, "census")
     assert census_features <= _input_columns(tfx_module.preprocessing_fn, "census")
-    monkeypatch.delenv(tfx_module.SPEC_ENV)
+    monkeypatch.delenv(SPEC_ENV)
     assert homefeed_features <= _input_columns(tfx_module.preprocessing_fn, "homefeed")
+
+
+def test_the_old_module_path_still_serves_and_warns():
+    sys.modules.pop("serving.tfx_module", None)
+    with pytest.warns(FutureWarning, match="trainer.tfx_module"):
+        old = importlib.import_module("serving.tfx_module")
+    assert (old.preprocessing_fn, old.run_fn, old.tuner_fn) == (
+        tfx_module.preprocessing_fn, tfx_module.run_fn, tfx_module.tuner_fn)

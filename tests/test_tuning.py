@@ -12,19 +12,20 @@ import numpy as np
 import pytest
 import yaml
 
-from trainer.hparams import HParams, load_hparams
-from trainer.ranker import task_loss_weights
-from trainer.search import BEST_HPARAMS, BEST_TRIAL, TUNER_DIR, run_search
-from trainer.search_space import (SearchSpaceError, hparams_from_tuner_values, load_search_space,
-                                  search_space_from_dict)
-from trainer.search_trial import WEIGHTS_FILE, SearchData
-from trainer.train import train
-from trainer.ranking_tuner import PROJECT, declare_hyperparameters, make_oracle
-from trainer.tuner import tuner_fn
-from trainer.tuning_objective import objective_weights, trial_metrics
 from tests.helpers import shop_spec
-from transform.pipeline import EVAL_SPLIT, TRAIN_SPLIT, transformed_pattern
+from trainer.hparams import HParams, load_hparams
+from trainer.model.ranker import task_loss_weights
+from trainer.training.train import train
+from trainer.tuning.objective import objective_weights, trial_metrics
+from trainer.tuning.ranking_tuner import PROJECT, declare_hyperparameters, make_oracle
+from trainer.tuning.search import BEST_HPARAMS, BEST_TRIAL, TUNER_DIR, run_search
+from trainer.tuning.search_space import (
+    SearchSpaceError, hparams_from_tuner_values, load_search_space, search_space_from_dict,
+)
+from trainer.tuning.search_trial import WEIGHTS_FILE, SearchData
+from trainer.tuning.tuner import tuner_fn
 from transform.spec import packaged_spec
+from transform.splits import EVAL_SPLIT, TRAIN_SPLIT, transformed_pattern
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small and quick: one epoch of a narrow network; three entries searched, the rest fixed.
@@ -128,7 +129,7 @@ def _trial_state(search_dir, trial_id):
 
 def _tune_until_second_trial_runs(transform_dir, space_file, search_dir, log_path):
     """`feedrank tune` in a subprocess, SIGKILLed while trial 1 runs; returns trial 0's state then."""
-    command = [sys.executable, "-m", "serving.cli", "tune", "--transform", transform_dir, "--output", search_dir,
+    command = [sys.executable, "-m", "pipeline.cli", "tune", "--transform", transform_dir, "--output", search_dir,
                "--search-space", space_file, "--max-trials", "2"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -6,12 +6,12 @@ import pytest
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from serving import cli
+from pipeline import cli
 from tests.helpers import example, write_records
-from transform.input_reader import InputError
+from transform.input.reader import InputError
+from transform.input.validation import validate_input
 from transform.schema import write_schema
 from transform.spec import load_spec, spec_from_dict
-from transform.validation import validate_input
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CENSUS_ROOT = os.environ.get("FEEDRANK_DATA_ROOT") or os.path.join(REPO, "..", "shared", "datasets", "census-income")

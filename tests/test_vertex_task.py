@@ -1,4 +1,4 @@
-"""`python -m serving.task` as Vertex runs it: AIP_* locations and TF_CONFIG from the environment.
+"""`python -m trainer.task` as Vertex runs it: AIP_* locations and TF_CONFIG from the environment.
 
 One run on the small run's transform as the chief of a one-task cluster, for `--train-steps`
 steps: the SavedModel (with its warmup requests and model card) lands in AIP_MODEL_DIR and
@@ -16,10 +16,10 @@ import sys
 import pytest
 import tensorflow as tf
 
-from serving.model_card import MODEL_CARD
-from serving.task import local_path
-from serving.warmup import read_warmup_requests
-from trainer.distribution import ClusterRole, cluster_role
+from trainer.export.model_card import MODEL_CARD
+from trainer.export.warmup import read_warmup_requests
+from trainer.task import local_path
+from trainer.training.distribution import ClusterRole, cluster_role
 from transform.spec import packaged_spec
 
 TRAIN_STEPS = 12
@@ -34,7 +34,7 @@ def vertex_run(small_run, tmp_path_factory):
     env = {**os.environ, "AIP_MODEL_DIR": str(root / "model"), "AIP_TENSORBOARD_LOG_DIR": str(root / "tensorboard"),
            "TF_CONFIG": json.dumps({"cluster": {"chief": ["127.0.0.1:2222"]}, "task": {"type": "chief", "index": 0}}),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "serving.task", "--transform", os.path.join(small_run["dir"], "transform"),
+    command = [sys.executable, "-m", "trainer.task", "--transform", os.path.join(small_run["dir"], "transform"),
                "--data", os.path.join(small_run["dir"], "data"), "--hparams", str(hparams_path),
                "--train-steps", str(TRAIN_STEPS)]
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -102,3 +102,10 @@ def test_cluster_role_from_tf_config():
 def test_gcs_locations_map_to_the_fuse_mount():
     assert local_path("gs://bucket/models/run1") == "/gcs/bucket/models/run1"
     assert local_path("/tmp/local") == "/tmp/local"
+
+
+def test_the_old_entry_point_still_runs_and_warns():
+    result = subprocess.run([sys.executable, "-m", "serving.task", "--help"], capture_output=True, text=True,
+                            check=True)
+    assert "--transform" in result.stdout
+    assert "python -m trainer.task" in result.stderr

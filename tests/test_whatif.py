@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import cli
-from serving.model_card import read_card
+from pipeline import cli
 from serving.reweight import reweight
-from serving.signatures import SERVING_WEIGHTED
 from serving.whatif import current_weights, score_sessions, share_features, sweep_vectors, weight_vectors, whatif
-from trainer.feed_outcomes import Sessions, outcome_change, top_k_mask, top_k_outcomes, utility
-from trainer.input import raw_record_dataset
-from trainer.raw_columns import feature_columns_spec, read_raw_columns
-from transform.pipeline import EVAL_SPLIT, split_pattern
+from trainer.evaluation.feed_outcomes import Sessions, outcome_change, top_k_mask, top_k_outcomes, utility
+from trainer.evaluation.raw_columns import feature_columns_spec, read_raw_columns
+from trainer.export.model_card import read_card
+from trainer.export.signatures import SERVING_WEIGHTED
+from trainer.training.input import raw_record_dataset
 from transform.spec import packaged_spec
+from transform.splits import EVAL_SPLIT, split_pattern
 
 SPEC = packaged_spec()
 NEW_WEIGHTS = "save=12,hide=-45"

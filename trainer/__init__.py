@@ -1,4 +1,6 @@
-"""Model side of the package: input pipeline, multi-task model, calibration, utility, evaluation."""
-import os
+"""The model side: the multi-task model, training, calibration, evaluation, tuning and the export.
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+Entry points: `trainer/tfx_module.py` (TFX Trainer and Tuner module file) and
+`python -m trainer.task` (Vertex AI custom training).
+"""
+import transform  # noqa: F401  (Keras 2 before TensorFlow: see transform/__init__.py)

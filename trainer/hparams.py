@@ -33,7 +33,7 @@ class HParams:
       embedding_learning_rate: Adagrad learning rate for embedding tables; Adagrad keeps
         their updates sparse (only the rows seen in a batch are touched).
       shuffle_buffer: examples held by the training shuffle buffer when the split is streamed from
-        its files (a split held in memory is shuffled whole, `trainer/memory_split.py`).
+        its files (a split held in memory is shuffled whole, `trainer/training/memory_split.py`).
       validation_steps: eval-split batches scored after every epoch.
       seed: seed for initialisation and shuffling.
       loss_weights: task name -> weight of its loss, replacing the spec's `loss_weight` for

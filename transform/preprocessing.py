@@ -1,5 +1,10 @@
 """preprocessing_fn: raw features and labels -> model-ready tensors, built from the Spec.
 
+This file is also the module file of TFX's Transform component
+(`Transform(module_file=".../transform/preprocessing.py", custom_config={"spec": ...})`): its
+module-level `preprocessing_fn(inputs, custom_config)` reads the spec that `custom_config`
+names (`transform.spec.spec_from_config`).
+
 Output per feature (same name as the raw column):
 - id / categorical: int64 index from a vocabulary of the `vocab_size` most frequent
   training values, plus `oov_buckets` hash buckets for anything else (unknown ids at
@@ -19,7 +24,12 @@ from typing import Callable
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from transform.spec import Feature, Spec, Task
+from transform.spec import Feature, Spec, Task, spec_from_config
+
+
+# Called by TFX's Transform component.
+def preprocessing_fn(inputs: dict, custom_config: dict | None = None) -> dict:
+    return make_preprocessing_fn(spec_from_config(custom_config))(inputs)
 
 
 def make_preprocessing_fn(spec: Spec) -> Callable[[dict], dict]:

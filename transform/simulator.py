@@ -35,7 +35,7 @@ from scipy.special import ndtr
 from tfx_bsl.coders import example_coder
 from tqdm import tqdm
 
-from transform.atomic import write_text
+from transform.common.files import write_text
 from transform.schema import logged_data_feature_spec, schema_from_spec, write_schema
 from transform.spec import Spec, Task, packaged_spec
 

@@ -26,11 +26,10 @@ import dataclasses
 import os
 from typing import Any, Optional
 
-from transform.declaration import SpecError, construct, string_tuple
+from transform.common.config import SpecError, construct, string_tuple
+from transform.splits import OPTIONAL_SPLITS, REQUIRED_SPLITS
 
 INPUT_FORMATS = ("csv", "tfrecord", "simulator")
-REQUIRED_SPLITS = ("train", "eval", "calibration")
-OPTIONAL_SPLITS = ("test",)
 HASH_KEY = "hash_key"
 DATA_ROOT_ENV = "FEEDRANK_DATA_ROOT"
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import yaml
 
-from transform.declaration import SpecError, construct, non_empty_list, string_tuple
+from transform.common.config import SpecError, construct, non_empty_list, string_tuple
 from transform.source import InputConfig, Splits, check_source, data_root, input_from_dict, splits_from_dict
 
 FEATURE_KINDS = ("id", "categorical", "numeric")
@@ -157,6 +157,7 @@ class Spec:
 
 
 DEFAULT_SPEC = "homefeed"  # the packaged spec of the simulator's logs, used when none is named
+SPEC_ENV = "FEEDRANK_SPEC"  # the spec TFX components use when their custom_config names none
 
 
 def load_spec(path: Optional[str], data_root_dir: Optional[str] = None) -> Spec:
@@ -176,6 +177,15 @@ def load_spec(path: Optional[str], data_root_dir: Optional[str] = None) -> Spec:
     except (OSError, ValueError, yaml.YAMLError) as error:
         raise SpecError(f"{path}: cannot read spec: {error}") from error
     return spec_from_dict(raw, source=path, root=data_root(path, data_root_dir))
+
+
+def spec_from_config(custom_config: dict | None) -> Spec:
+    """The spec a TFX component's `custom_config["spec"]` names, else $FEEDRANK_SPEC, else DEFAULT_SPEC.
+
+    Transform, Tuner and Trainer each call this on the custom_config they are given; give them
+    the same spec (one shared custom_config, or FEEDRANK_SPEC set in the image).
+    """
+    return load_spec((custom_config or {}).get("spec") or os.environ.get(SPEC_ENV))
 
 
 def packaged_spec(name: str = DEFAULT_SPEC, data_root_dir: Optional[str] = None) -> Spec:

@@ -1,0 +1,1 @@
+"""Training: input pipelines, the training loop, schedule, checkpoints, distribution, progress and TensorBoard."""

@@ -1,0 +1,1 @@
+"""Helpers every room uses: atomic file writing, configuration building, logging, provenance."""

@@ -1,0 +1,50 @@
+"""What made an output: the package version and, from a source checkout, the git commit.
+
+Every run's resolved configuration, every export's model card and every benchmark JSON carry
+`provenance()`, so that a figure or a model found later can be traced to the code that made
+it, and a stale one told from a fresh one. An installed package (no checkout beside it) has
+no commit to report: `commit` and `dirty` are then None.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+
+from transform.version import __version__
+
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Changes here do not change what the code computes: the benchmark suite rewrites its results
+# and the docs while it runs, and that must not mark the benches after it as dirty.
+NOT_CODE = (":(exclude)bench/results", ":(exclude)docs", ":(exclude)*.md")
+
+
+def package_version() -> str:
+    return __version__
+
+
+@functools.lru_cache(maxsize=1)
+def source_commit() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the checkout the package runs from; (None, None) outside a git checkout.
+
+    dirty: tracked files that hold code differ from the commit (NOT_CODE paths aside).
+    """
+    if not os.path.exists(os.path.join(SOURCE_ROOT, ".git")):
+        return None, None
+    try:
+        commit = _git("rev-parse", "HEAD")
+        changes = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE)
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+    return commit, bool(changes)
+
+
+def provenance() -> dict:
+    """{"package_version", "commit", "dirty"}: what every output records about the code that made it."""
+    commit, dirty = source_commit()
+    return {"package_version": package_version(), "commit": commit, "dirty": dirty}
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", SOURCE_ROOT, *args], capture_output=True, text=True, check=True,
+                          timeout=30).stdout.strip()

@@ -1,0 +1,1 @@
+"""The user's input: reading CSV and TFRecord files, checking them against the spec, ingesting them into splits."""
