@@ -24,7 +24,7 @@ import os
 import shutil
 
 from pipeline.end_to_end import evaluate_stage, run_end_to_end
-from trainer.hparams import HParams
+from trainer.config import RunConfig
 from trainer.training.train import load_trained
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
@@ -89,7 +89,8 @@ def main() -> None:
         config = SimulatorConfig(train_rows=TRAIN_ROWS, eval_rows=1_000_000, calibration_rows=1_000_000,
                                  train_negative_rate=negative_rate)
         run_dir = os.path.join(args.output, name)
-        report = rescore(run_dir) if args.rescore else run_end_to_end(packaged_spec(), run_dir, config, HParams())["report"]
+        config = RunConfig.resolved(packaged_spec(), simulator=config)
+        report = rescore(run_dir) if args.rescore else run_end_to_end(config, run_dir)["report"]
         results["runs"][name] = {"simulator": dataclasses.asdict(config), "tasks": summarize(report)}
         write_json(results, RESULTS)
     for source, target in DIAGRAMS.items():

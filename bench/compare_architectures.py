@@ -24,6 +24,7 @@ import sys
 import time
 
 from pipeline.end_to_end import data_stage
+from trainer.config import RunConfig
 from trainer.experiments.comparison import compare_models, format_comparison, write_comparison
 from trainer.hparams import HParams
 from transform.beam_pipeline import run_transform
@@ -47,7 +48,7 @@ def prepare(spec, work_dir: str, simulator_config: SimulatorConfig, reuse: bool)
     data_dir, transform_dir = os.path.join(work_dir, "data"), os.path.join(work_dir, "transform")
     if not (reuse and os.path.isdir(data_dir) and os.path.isdir(transform_dir)):
         start = time.perf_counter()
-        data_stage(spec, data_dir, simulator_config)
+        data_stage(RunConfig.resolved(spec, simulator=simulator_config), data_dir)
         run_transform(spec, split_patterns(data_dir), transform_dir)
         _LOG.info("%s: data and transform ready in %.0f s", spec.name, time.perf_counter() - start)
     with open(os.path.join(data_dir, "metadata.json")) as handle:

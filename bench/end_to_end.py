@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow_transform as tft
 
 from pipeline.end_to_end import PEAK_MEMORY, run_end_to_end
+from trainer.config import RunConfig
 from trainer.evaluation.evaluate import collect_eval_columns
 from trainer.evaluation.feed_quality import (
     ORACLE, RANDOM, calibrated_utility, feed_quality, read_group_keys, true_utility,
@@ -170,7 +171,7 @@ def main() -> None:
     spec = job_spec(args)
     load_start = os.getloadavg()
     start = time.perf_counter()
-    result = run_end_to_end(spec, args.output, config, hparams)
+    result = run_end_to_end(RunConfig.resolved(spec, hparams, config), args.output)
     total = time.perf_counter() - start
     machine = machine_info(load_start)
     saved_model_bytes = directory_bytes(result["export_dir"])

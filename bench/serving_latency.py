@@ -27,6 +27,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from pipeline.end_to_end import export_stage
+from trainer.config import RunConfig
 from trainer.evaluation.predict import parse_raw, transform_raw
 from trainer.export.signatures import SERVING_DEFAULT
 from trainer.export.warmup import request_rows
@@ -107,7 +108,7 @@ def main() -> None:
     eval_pattern = split_patterns(os.path.join(args.run_dir, "data"))["eval"]
     trained = load_trained(os.path.join(args.run_dir, "model"))
     with tempfile.TemporaryDirectory() as tmp_dir:
-        export = args.export or export_stage(spec, transform_dir, trained, eval_pattern, tmp_dir)
+        export = args.export or export_stage(RunConfig.resolved(spec), transform_dir, trained, eval_pattern, tmp_dir)
         serving_default = tf.saved_model.load(export).signatures[SERVING_DEFAULT]
         requests = candidate_requests(spec, eval_pattern, args.candidates)
         tft_layer = tft.TFTransformOutput(transform_dir).transform_features_layer()

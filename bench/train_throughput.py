@@ -46,8 +46,9 @@ from trainer.hparams import HParams
 from trainer.model.backbone import embedding_variables
 from trainer.model.ranker import MultiTaskRanker
 from trainer.training.input import transformed_split
+from trainer.training.job_options import JobOptions
 from trainer.training.memory_split import MemorySplit, load_split
-from trainer.training.train import DEFAULT_IN_MEMORY_LIMIT_BYTES, compiled_ranker
+from trainer.training.train import compiled_ranker
 from transform.beam_pipeline import run_transform
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
@@ -67,8 +68,10 @@ _LOG = logging.getLogger("train_throughput")
 def prepare(work_dir: str, train_rows: int) -> str:
     """Simulated rows of the default world through the transform (not timed); returns the
     transform directory."""
-    data_dir, transform_dir = os.path.join(work_dir, f"data_{train_rows}"), os.path.join(work_dir, f"transform_{train_rows}")
-    simulate(SimulatorConfig(train_rows=train_rows, eval_rows=10_000, calibration_rows=10_000), data_dir, packaged_spec())
+    data_dir = os.path.join(work_dir, f"data_{train_rows}")
+    transform_dir = os.path.join(work_dir, f"transform_{train_rows}")
+    world = SimulatorConfig(train_rows=train_rows, eval_rows=10_000, calibration_rows=10_000)
+    simulate(world, data_dir, packaged_spec())
     return run_transform(packaged_spec(), split_patterns(data_dir), transform_dir)
 
 
@@ -76,7 +79,8 @@ def load(transform_dir: str) -> tuple[MemorySplit, float]:
     """The training split in memory, as `trainer.training.train` loads it, and the seconds it took."""
     feature_spec = tft.TFTransformOutput(transform_dir).transformed_feature_spec()
     start = time.perf_counter()
-    memory = load_split(transformed_pattern(transform_dir, TRAIN_SPLIT), feature_spec, DEFAULT_IN_MEMORY_LIMIT_BYTES)
+    limit = JobOptions().in_memory_limit_bytes
+    memory = load_split(transformed_pattern(transform_dir, TRAIN_SPLIT), feature_spec, limit)
     return memory, time.perf_counter() - start
 
 

@@ -24,10 +24,12 @@ import sys
 import time
 
 from pipeline.end_to_end import data_stage
+from trainer.config import RunConfig
 from trainer.hparams import HParams
 from trainer.training.train import vocabulary_sizes
-from trainer.tuning.objective import OBJECTIVES, trial_metrics
+from trainer.tuning.objective import trial_metrics
 from trainer.tuning.search import TUNER_DIR, run_search
+from trainer.tuning.search_config import OBJECTIVES
 from trainer.tuning.search_space import load_search_space
 from trainer.tuning.search_trial import SearchData, train_trial_backbone
 from trainer.tuning.tuner import build_tuner
@@ -49,7 +51,7 @@ def prepare(spec, work_dir: str, config: SimulatorConfig, reuse: bool) -> tuple[
     data_dir, transform_dir = os.path.join(work_dir, "data"), os.path.join(work_dir, "transform")
     if not (reuse and os.path.isdir(data_dir) and os.path.isdir(transform_dir)):
         start = time.perf_counter()
-        data_stage(spec, data_dir, config)
+        data_stage(RunConfig.resolved(spec, simulator=config), data_dir)
         run_transform(spec, split_patterns(data_dir), transform_dir)
         _LOG.info("data and transform ready in %.0f s", time.perf_counter() - start)
     with open(os.path.join(data_dir, "metadata.json")) as handle:
@@ -131,7 +133,8 @@ def main() -> None:
         print(f"on the calibration split (unseen by the search): best {held_out['best']:.5f}, "
               f"default {held_out['default']:.5f}")
     for task in spec.task_names:
-        print(f"  {task:<12} auc best {best['metrics'][f'{task}_auc']:.4f}  default {default['metrics'][f'{task}_auc']:.4f}")
+        best_auc, default_auc = best["metrics"][f"{task}_auc"], default["metrics"][f"{task}_auc"]
+        print(f"  {task:<12} auc best {best_auc:.4f}  default {default_auc:.4f}")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,8 @@ import os
 import platform
 import sys
 
-from trainer.experiments.video_experiment import (
-    EXPERIMENT_HPARAMS, EXPERIMENT_WORLD, run_video_experiment, write_video_experiment,
-)
+from trainer.experiments.video_experiment import run_video_experiment, write_video_experiment
+from trainer.experiments.video_world import EXPERIMENT_HPARAMS, EXPERIMENT_WORLD
 from transform.common.logs import configure_logging
 from transform.common.provenance import provenance
 from transform.spec import packaged_spec

@@ -10,19 +10,19 @@ Output layout under `run_dir`:
   report/        report.json, report.txt, reliability plots, tfma_eval_config.pbtxt on the eval split; report/test/
                  the same on the test split, when the data has one
   export/<v>/    the SavedModel for TF Serving
-  run_config.json  the resolved configuration of the run and the package version
+  run_config.json  the resolved configuration of the run (`trainer/config.py`) and the code's
+                   provenance; `feedrank run --config run_config.json` repeats the run
   timings.json     wall seconds per stage
   peak_memory.json peak resident memory per stage ({stage: {"peak_rss_mb", "measured"}}, pipeline/stage_metrics.py)
 
 Each stage's output directory (transform/, model/, report/) also holds a `run_config.json`:
-the package version, the spec and what that stage was given, so a directory copied
-elsewhere still says what made it; the export's model card holds the version and spec. A truncated
+the same, plus what that stage was given, so a directory copied elsewhere still says what made
+it; the export's model card holds them too. A truncated
 or corrupt TFRecord read by a stage is an `InputError` naming the file.
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import time
@@ -31,19 +31,19 @@ import tensorflow_transform as tft
 from google.protobuf import text_format
 
 from pipeline.stage_metrics import peak_rss_bytes, reset_peak_rss
+from trainer.config import RunConfig, saved_config
 from trainer.evaluation.evaluate import calibration_split_logits, collect_eval_columns, evaluate
 from trainer.evaluation.tfma_config import eval_config
 from trainer.export.export import export_model
 from trainer.export.warmup import WARMUP_ROWS, request_rows
-from trainer.hparams import HParams
-from trainer.training.train import JobOptions, TrainingData, TrainResult, train_on
+from trainer.training.train import TrainingData, TrainResult, train_on
 from transform.beam_pipeline import run_transform
 from transform.common.files import write_json, write_text
 from transform.common.provenance import provenance
 from transform.input.ingest import ingest
 from transform.input.reader import naming_corrupt_records
-from transform.simulator import SimulatorConfig, simulate
-from transform.spec import Spec, spec_to_dict
+from transform.simulator import simulate
+from transform.spec import Spec
 from transform.splits import CALIBRATION_SPLIT, EVAL_SPLIT, report_split_patterns, split_patterns, transformed_pattern
 
 TFMA_EVAL_CONFIG = "tfma_eval_config.pbtxt"
@@ -52,89 +52,70 @@ PEAK_MEMORY = "peak_memory.json"
 _LOG = logging.getLogger(__name__)
 
 
-def write_run_config(output_dir: str, spec: Spec, **resolved) -> None:
-    """Writes `output_dir/run_config.json`: the code's provenance, the spec and the `resolved` settings."""
-    write_json({**provenance(), "spec": spec_to_dict(spec), **resolved},
-               os.path.join(output_dir, RUN_CONFIG))
+def write_run_config(output_dir: str, config: RunConfig, **stage_inputs) -> None:
+    """Writes `output_dir/run_config.json`: the code's provenance, what the stage was given, the resolved config."""
+    write_json({**provenance(), **stage_inputs, **saved_config(config)}, os.path.join(output_dir, RUN_CONFIG))
 
 
-def run_end_to_end(
-    spec: Spec,
-    run_dir: str,
-    simulator_config: SimulatorConfig,
-    hparams: HParams,
-    beam_args: list[str] | None = None,
-) -> dict:
+def run_end_to_end(config: RunConfig, run_dir: str) -> dict:
     """Runs every stage; returns {"report": eval report, "reports": per split, "export_dir": ...}."""
     os.makedirs(run_dir, exist_ok=True)
-    write_run_config(
-        run_dir, spec, stage="run",
-        simulator=dataclasses.asdict(simulator_config) if is_simulated(spec) else None,
-        hparams=dataclasses.asdict(hparams), beam_args=beam_args or [],
-    )
+    write_run_config(run_dir, config, stage="run")
     paths = {name: os.path.join(run_dir, name) for name in ("data", "transform", "model", "report", "export")}
     clock = _StageClock(total=5)
-    with clock("simulate" if is_simulated(spec) else "ingest", paths["data"]):
-        data_metadata = data_stage(spec, paths["data"], simulator_config, beam_args)
+    with clock("simulate" if config.is_simulated else "ingest", paths["data"]):
+        data_metadata = data_stage(config, paths["data"])
         patterns = split_patterns(paths["data"])
     with clock("transform", paths["transform"]):
-        transform_stage(spec, patterns, paths["transform"], beam_args)
+        transform_stage(config, patterns, paths["transform"])
     with clock("train and calibrate", paths["model"]):
-        trained = train_stage(spec, paths["transform"], hparams, paths["model"])
+        trained = train_stage(config, paths["transform"], paths["model"])
     with clock("evaluate", paths["report"]):
-        reports = evaluate_splits(spec, paths["transform"], trained, paths["data"], paths["report"])
+        reports = evaluate_splits(config, paths["transform"], trained, paths["data"], paths["report"])
     with clock("export", paths["export"]):
         card = {"training_data": data_metadata, **{f"{split}_report": report for split, report in reports.items()}}
-        version_dir = export_stage(spec, paths["transform"], trained, patterns["eval"], paths["export"], card)
+        version_dir = export_stage(config, paths["transform"], trained, patterns["eval"], paths["export"], card)
     write_json(clock.peak_memory, os.path.join(run_dir, PEAK_MEMORY))
     write_json(clock.seconds, os.path.join(run_dir, "timings.json"))
     return {"report": reports[EVAL_SPLIT], "reports": reports, "export_dir": version_dir}
 
 
-def is_simulated(spec: Spec) -> bool:
-    return spec.input is not None and spec.input.format == "simulator"
-
-
-def data_stage(
-    spec: Spec, data_dir: str, simulator_config: SimulatorConfig, beam_args: list[str] | None = None
-) -> dict:
+def data_stage(config: RunConfig, data_dir: str) -> dict:
     """Writes the raw splits to `data_dir`: simulated, or ingested from the spec's input; returns their metadata."""
-    if is_simulated(spec):
-        return simulate(simulator_config, data_dir, spec)
-    return ingest(spec, data_dir, beam_args)
+    if config.is_simulated:
+        return simulate(config.simulator, data_dir, config.spec)
+    return ingest(config.spec, data_dir, list(config.beam_args))
 
 
-def transform_stage(spec: Spec, patterns: dict[str, str], transform_dir: str,
-                    beam_args: list[str] | None = None) -> None:
+def transform_stage(config: RunConfig, patterns: dict[str, str], transform_dir: str) -> None:
     """Runs the tf.Transform pipeline on the raw splits `patterns`; a corrupt shard is an error naming it."""
     with naming_corrupt_records(patterns.values(), "transform"):
-        run_transform(spec, patterns, transform_dir, beam_args)
-    write_run_config(transform_dir, spec, stage="transform", data=patterns, beam_args=beam_args or [])
+        run_transform(config.spec, patterns, transform_dir, list(config.beam_args))
+    write_run_config(transform_dir, config, stage="transform", data=patterns)
 
 
-def train_stage(spec: Spec, transform_dir: str, hparams: HParams, model_dir: str,
-                options: JobOptions | None = None) -> TrainResult:
+def train_stage(config: RunConfig, transform_dir: str, model_dir: str) -> TrainResult:
     """Trains and calibrates on the transformed splits; a corrupt shard is an error naming it, and no model.
 
     The config goes beside the model only from the process that writes it (a multi-worker job's chief).
     """
-    options = options or JobOptions()
     data = TrainingData.from_transform_dir(transform_dir)
     with naming_corrupt_records([data.train, data.eval, data.calibration], "train"):
-        trained = train_on(spec, data, hparams, model_dir, options)
-    if options.role.is_chief:
-        write_run_config(model_dir, spec, stage="train", transform=transform_dir, hparams=dataclasses.asdict(hparams))
+        trained = train_on(config.spec, data, config.hparams, model_dir, config.job)
+    if config.job.role.is_chief:
+        write_run_config(model_dir, config, stage="train", transform=transform_dir)
     return trained
 
 
-def evaluate_splits(spec: Spec, transform_dir: str, trained: TrainResult, data_dir: str, report_dir: str) -> dict:
+def evaluate_splits(config: RunConfig, transform_dir: str, trained: TrainResult, data_dir: str,
+                    report_dir: str) -> dict:
     """Reports on the eval split in `report_dir`, and on the test split (if any) in `report_dir/test`."""
     reports = {
-        split: evaluate_stage(spec, transform_dir, trained, pattern,
+        split: evaluate_stage(config.spec, transform_dir, trained, pattern,
                               report_dir if split == EVAL_SPLIT else os.path.join(report_dir, split), split)
         for split, pattern in report_split_patterns(data_dir).items()
     }
-    write_run_config(report_dir, spec, stage="evaluate", transform=transform_dir, data=data_dir)
+    write_run_config(report_dir, config, stage="evaluate", transform=transform_dir, data=data_dir)
     return reports
 
 
@@ -172,11 +153,14 @@ def evaluate_stage(
     return report
 
 
-def export_stage(
-    spec: Spec, transform_dir: str, trained: TrainResult, warmup_pattern: str, export_dir: str, card: dict | None = None
-) -> str:
-    """Exports a new SavedModel version with warmup requests from `warmup_pattern`'s first rows."""
+def export_stage(config: RunConfig, transform_dir: str, trained: TrainResult, warmup_pattern: str, export_dir: str,
+                 card: dict | None = None) -> str:
+    """Exports a new SavedModel version with warmup requests from `warmup_pattern`'s first rows.
+
+    Its model card holds the code's provenance and the resolved configuration, beside `card`.
+    """
+    spec = config.spec
     with naming_corrupt_records([warmup_pattern], "export"):
         warmup = request_rows(warmup_pattern, [feature.name for feature in spec.features], WARMUP_ROWS)
-    card = {**provenance(), **(card or {})}
+    card = {**provenance(), **saved_config(config), **(card or {})}
     return export_model(spec, transform_dir, trained.scoring_model, export_dir, warmup, card)

@@ -10,6 +10,7 @@ import json
 import os
 
 from pipeline.end_to_end import run_end_to_end
+from trainer.config import RunConfig
 from trainer.evaluation.report import REPORT_FILENAME
 from trainer.export.versions import list_versions
 from trainer.hparams import HParams
@@ -39,7 +40,7 @@ def sample_run(run_dir: str, spec: Spec | None = None) -> dict:
     is the run's own (oldest) version, whatever versions were derived from it since.
     """
     if not os.path.exists(os.path.join(run_dir, _TIMINGS)):
-        run_end_to_end(spec or packaged_spec(), run_dir, SAMPLE_WORLD, SAMPLE_HPARAMS)
+        run_end_to_end(RunConfig.resolved(spec or packaged_spec(), SAMPLE_HPARAMS, SAMPLE_WORLD), run_dir)
     paths = {name: os.path.join(run_dir, name) for name in ("data", "transform", "model")}
     report_dir, export_dir = os.path.join(run_dir, "report"), os.path.join(run_dir, "export")
     with open(os.path.join(report_dir, REPORT_FILENAME)) as handle:

@@ -8,6 +8,7 @@ import pytest  # noqa: E402
 import transform  # noqa: E402,F401  (Keras 2 before TensorFlow: see transform/__init__.py)
 from pipeline.end_to_end import run_end_to_end  # noqa: E402
 from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS  # noqa: E402
+from trainer.config import RunConfig  # noqa: E402
 from trainer.hparams import HParams  # noqa: E402
 from transform.simulator import SimulatorConfig  # noqa: E402
 from transform.spec import packaged_spec  # noqa: E402
@@ -20,6 +21,7 @@ def small_run(tmp_path_factory):
     Tests may add versions beside the export (recalibration, reweighting) but never change it.
     """
     run_dir = str(tmp_path_factory.mktemp("small_run") / "run")
-    result = run_end_to_end(packaged_spec(), run_dir, SimulatorConfig(**SMALL_WORLD_SETTINGS),
-                            HParams(**FAST_TRAINING_SETTINGS))
+    config = RunConfig.resolved(packaged_spec(), HParams(**FAST_TRAINING_SETTINGS),
+                                SimulatorConfig(**SMALL_WORLD_SETTINGS))
+    result = run_end_to_end(config, run_dir)
     return {"dir": run_dir, **result}

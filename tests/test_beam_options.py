@@ -32,7 +32,7 @@ def runs(tmp_path_factory):
 
 
 def test_every_unknown_flag_reaches_beam_unchanged():
-    args, beam_args = cli._parser().parse_known_args([
+    args, beam_args = cli.build_parser().parse_known_args([
         "transform", "--data", "d", "--output", "o", "--runner", "DataflowRunner", "--project=my-project",
         "--region", "europe-west4", "--temp_location=gs://bucket/tmp", *MULTI_PROCESSING,
     ])

@@ -15,6 +15,7 @@ import pytest
 from pipeline.end_to_end import evaluate_splits, train_stage, transform_stage
 from tests.helpers import FAST_TRAINING_SETTINGS, example, write_records
 from tests.test_validation import clicks_config
+from trainer.config import RunConfig
 from trainer.hparams import HParams
 from trainer.training.train import load_trained
 from transform.input.ingest import ingest
@@ -88,7 +89,7 @@ def test_truncated_raw_shard_fails_the_transform_naming_it(tmp_path):
     truncate(bad_shard)
     transform_dir = str(tmp_path / "transform")
     with pytest.raises(InputError, match=names_bad_file("transform", bad_shard, "truncated")):
-        transform_stage(SPEC, patterns, transform_dir)
+        transform_stage(RunConfig.resolved(SPEC), patterns, transform_dir)
     assert_no_output(transform_dir)
 
 
@@ -100,7 +101,7 @@ def test_corrupt_transformed_shard_fails_training_naming_it(small_run, tmp_path)
     model_dir = str(tmp_path / "model")
     hparams = HParams(**{**FAST_TRAINING_SETTINGS, "epochs": 1})
     with pytest.raises(InputError, match=names_bad_file("train", bad_shard, "corrupted")):
-        train_stage(SPEC, transform_dir, hparams, model_dir)
+        train_stage(RunConfig.resolved(SPEC, hparams), transform_dir, model_dir)
     assert_no_output(model_dir)
 
 
@@ -111,6 +112,6 @@ def test_corrupt_eval_shard_fails_the_evaluation_naming_it(small_run, tmp_path):
     truncate(bad_shard)
     report_dir = str(tmp_path / "report")
     with pytest.raises(InputError, match=names_bad_file("evaluate", bad_shard, "truncated")):
-        evaluate_splits(SPEC, os.path.join(small_run["dir"], "transform"),
+        evaluate_splits(RunConfig.resolved(SPEC), os.path.join(small_run["dir"], "transform"),
                         load_trained(os.path.join(small_run["dir"], "model")), data_dir, report_dir)
     assert_no_output(report_dir)

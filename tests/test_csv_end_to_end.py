@@ -14,12 +14,12 @@ import pytest
 import tensorflow as tf
 
 from pipeline.end_to_end import run_end_to_end
+from trainer.config import RunConfig
 from trainer.export import load_check
 from trainer.export.model_card import read_card
 from trainer.export.signatures import SERVING_DEFAULT
 from trainer.export.warmup import request_rows
 from trainer.hparams import HParams
-from transform.simulator import SimulatorConfig
 from transform.spec import spec_from_dict
 from transform.splits import split_patterns
 
@@ -75,7 +75,7 @@ def run(tmp_path_factory):
     write_sessions(str(root))
     spec = spec_from_dict(SPEC, root=str(root))
     run_dir = str(root / "run")
-    result = run_end_to_end(spec, run_dir, SimulatorConfig(), FAST_TRAINING)
+    result = run_end_to_end(RunConfig.resolved(spec, FAST_TRAINING), run_dir)
     return {"dir": run_dir, "spec": spec, **result}
 
 

@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 
 from tests.helpers import FAST_TRAINING_SETTINGS
+from trainer.config import RunConfig
 from trainer.hparams import HParams
 from trainer.job import run_training_job, warmup_rows
-from trainer.training.distribution import cluster_role, strategy_for
+from trainer.training.cluster import cluster_role
+from trainer.training.distribution import strategy_for
 from trainer.training.train import JobOptions, TrainingData
 from transform.common.logs import configure_logging
 from transform.spec import packaged_spec
@@ -47,8 +49,8 @@ def _worker(transform_dir: str, export_dir: str, weights_path: str) -> None:
     spec = packaged_spec()
     options = JobOptions(train_steps=TRAIN_STEPS, strategy=strategy, role=role)
     hparams = HParams(**WORKER_HPARAMS, seed=role.task_index)
-    trained = run_training_job(spec, TrainingData.from_transform_dir(transform_dir), hparams,
-                               options, export_dir, warmup_rows(spec, None))
+    trained = run_training_job(RunConfig.resolved(spec, hparams, job=options),
+                               TrainingData.from_transform_dir(transform_dir), export_dir, warmup_rows(spec, None))
     np.savez(weights_path, replicas=strategy.num_replicas_in_sync, chief=role.is_chief,
              iterations=trained.steps["optimizer_iterations"],
              **{f"w{i}": weight for i, weight in enumerate(trained.backbone.get_weights())})

@@ -23,7 +23,7 @@ import tensorflow_transform as tft
 
 from trainer.hparams import HParams
 from trainer.training.checkpoints import BACKUP_SUBDIR, completed_steps
-from trainer.training.distribution import ClusterRole
+from trainer.training.cluster import ClusterRole
 from trainer.training.memory_split import load_split
 from trainer.training.schedule import Schedule
 from trainer.training.train import STEPS, training_stream

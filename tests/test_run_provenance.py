@@ -1,24 +1,24 @@
-"""Every run, and every stage's output directory, says what made it: resolved config, version and commit.
+"""Every run, stage directory and export says what made it: the resolved config, version and commit.
 
 A model found on disk months later must say which code, spec, hyperparameters and data
 made it, without the command line that ran it.
 """
-import dataclasses
 import json
 import os
 import subprocess
 
 from pipeline import end_to_end
 from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS
+from trainer.config import RunConfig, load_run_config
 from trainer.export.model_card import read_card
 from trainer.hparams import HParams
 from transform.common import provenance as provenance_lib
 from transform.simulator import SimulatorConfig
-from transform.spec import packaged_spec, spec_to_dict
+from transform.spec import packaged_spec
 
 PROVENANCE = provenance_lib.provenance()
-SPEC_DICT = json.loads(json.dumps(spec_to_dict(packaged_spec())))
-HPARAMS = json.loads(json.dumps(dataclasses.asdict(HParams(**FAST_TRAINING_SETTINGS))))
+CONFIG = RunConfig.resolved(packaged_spec(), HParams(**FAST_TRAINING_SETTINGS), SimulatorConfig(**SMALL_WORLD_SETTINGS))
+CONFIG_DICT = json.loads(json.dumps(CONFIG.to_dict()))
 
 
 def read_json(*parts: str) -> dict:
@@ -26,32 +26,33 @@ def read_json(*parts: str) -> dict:
         return json.load(handle)
 
 
-def test_run_config_holds_the_package_version_and_every_resolved_setting(small_run):
-    config = read_json(small_run["dir"], end_to_end.RUN_CONFIG)
-    assert {key: config[key] for key in PROVENANCE} == PROVENANCE
-    assert config["stage"] == "run"
-    assert config["spec"] == SPEC_DICT
-    assert config["hparams"] == HPARAMS
-    assert config["simulator"] == dataclasses.asdict(SimulatorConfig(**SMALL_WORLD_SETTINGS))
-    assert config["beam_args"] == []
+def test_run_config_holds_the_provenance_and_every_resolved_setting(small_run):
+    saved = read_json(small_run["dir"], end_to_end.RUN_CONFIG)
+    assert saved == {**PROVENANCE, "stage": "run", "config": CONFIG_DICT}
+    assert CONFIG_DICT["simulator"]["train_rows"] == SMALL_WORLD_SETTINGS["train_rows"]
+    assert CONFIG_DICT["hparams"]["bottom_units"] == [64, 32]
+    assert set(CONFIG_DICT) == {"spec", "simulator", "hparams", "job", "search", "beam_args"}
 
 
-def test_each_stage_directory_holds_its_own_config(small_run):
+def test_a_saved_run_config_reads_back_as_the_same_configuration(small_run):
+    assert load_run_config(os.path.join(small_run["dir"], end_to_end.RUN_CONFIG)) == CONFIG
+
+
+def test_each_stage_directory_and_the_export_hold_the_config(small_run):
     run_dir = small_run["dir"]
     expected = {
         "transform": {"data": {split: os.path.join(run_dir, "data", split, "*.tfrecord*")
-                               for split in ("train", "eval", "calibration")}, "beam_args": []},
-        "model": {"transform": os.path.join(run_dir, "transform"), "hparams": HPARAMS},
+                               for split in ("train", "eval", "calibration")}},
+        "model": {"transform": os.path.join(run_dir, "transform")},
         "report": {"transform": os.path.join(run_dir, "transform"), "data": os.path.join(run_dir, "data")},
     }
     stages = {"transform": "transform", "model": "train", "report": "evaluate"}
-    for directory, resolved in expected.items():
-        config = read_json(run_dir, directory, end_to_end.RUN_CONFIG)
-        assert config == {**PROVENANCE, "spec": SPEC_DICT,
-                          "stage": stages[directory], **resolved}, directory
+    for directory, inputs in expected.items():
+        saved = read_json(run_dir, directory, end_to_end.RUN_CONFIG)
+        assert saved == {**PROVENANCE, "stage": stages[directory], **inputs, "config": CONFIG_DICT}, directory
     card = read_card(small_run["export_dir"])
     assert {key: card[key] for key in PROVENANCE} == PROVENANCE
-    assert card["spec"]["name"] == SPEC_DICT["name"]
+    assert card["config"] == CONFIG_DICT
     assert read_json(run_dir, "data", "metadata.json")["config"]["train_rows"] == SMALL_WORLD_SETTINGS["train_rows"]
 
 

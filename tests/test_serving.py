@@ -29,6 +29,7 @@ from serving.client import GrpcClient, RestClient, rank_candidates, weight_vecto
 from serving.derive import derive_version
 from serving.reweight import parse_weights, reweight
 from tests.helpers import example, write_records
+from trainer.config import RunConfig
 from trainer.evaluation.predict import score_examples
 from trainer.export import load_check
 from trainer.export.model_card import read_card
@@ -61,7 +62,7 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("serving") / "run")
-    version_dir = run_end_to_end(SPEC, run_dir, TINY_WORLD, TINY_MODEL)["export_dir"]
+    version_dir = run_end_to_end(RunConfig.resolved(SPEC, TINY_MODEL, TINY_WORLD), run_dir)["export_dir"]
     return {"dir": run_dir, "export_dir": os.path.dirname(version_dir), "version_dir": version_dir}
 
 

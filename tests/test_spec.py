@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers import SHOP_SPEC
 from transform.source import hash_ranges
-from transform.spec import SpecError, load_spec, packaged_spec, spec_from_dict
+from transform.spec import SpecError, load_spec, packaged_spec, spec_from_dict, spec_to_dict
 
 CSV_INPUT = {
     "input": {"format": "csv", "files": ["logs/*.csv"], "missing_values": ["?"]},
@@ -44,7 +44,19 @@ def test_json_and_yaml_load_the_same_spec(tmp_path):
         (lambda s: s["features"][0].update(kind="embedding"), r"features\[0\] \(color\): kind 'embedding'"),
         (lambda s: s["features"][1].update(vocab_size=0), r"features\[1\] \(uid\): vocab_size must be positive"),
         (lambda s: s["features"][2].update(clip=[5, 1]), r"features\[2\] \(age\): clip"),
-        (lambda s: s["features"][2].update(colour="red"), r"features\[2\]: unknown field\(s\) \['colour'\]"),
+        (lambda s: s["features"][2].update(colour="red"), r"features\[2\]: unknown field 'colour'; expected some of"),
+        (lambda s: s["features"][2].update(embeding_dim=4),
+         r"features\[2\]: unknown field 'embeding_dim' \(did you mean 'embedding_dim'\?\)"),
+        (lambda s: s.update(report_segment=["color"]),
+         r"bad.json: unknown field 'report_segment' \(did you mean 'report_segments'\?\)"),
+        (lambda s: s["features"][1].update(vocab_size="20"),
+         r"features\[1\].vocab_size: expected an integer, got '20'"),
+        (lambda s: s["features"][2].update(clip=["low", "high"]),
+         r"features\[2\].clip: expected a list of 2 values or null, got \('low', 'high'\)"),
+        (lambda s: s["tasks"][0].update(utility_weight="high"),
+         r"tasks\[0\].utility_weight: expected a number, got 'high'"),
+        (lambda s: s.update(report_segments="color"),
+         r"bad.json: report_segments: expected a list of strings, got 'color'"),
         (lambda s: s["tasks"][1]["segment"].update(feature="shape"), r"segment feature 'shape' is not a feature"),
         (lambda s: s["tasks"].append(dict(s["tasks"][0])), r"tasks declared twice: \['buy'\]"),
         (lambda s: s.update(report_segments=["size"]), r"report_segments names 'size'"),
@@ -119,3 +131,9 @@ def test_label_mappings_parse_into_text_values():
     spec = spec_from_dict(raw)
     assert spec.tasks[0].positive_values == ("yes", "y")
     assert spec.tasks[1].threshold == 2.5 and spec.tasks[1].positive_values is None
+
+
+@pytest.mark.parametrize("name", ["homefeed", "census"])
+def test_a_spec_written_as_plain_data_reads_back_equal(name):
+    spec = load_spec(name, "/data")
+    assert spec_from_dict(json.loads(json.dumps(spec_to_dict(spec))), source=name) == spec

@@ -113,7 +113,7 @@ def test_hyperparameters_arrive_in_every_form_tfx_passes():
     assert tfx_module.hparams_from_tuner({"epochs": 5}).epochs == 5
     assert tfx_module.hparams_from_tuner(TUNER_BEST).bottom_units == (32,)
     assert tfx_module.hparams_from_tuner(types.SimpleNamespace(values={"dropout": 0.25})).dropout == 0.25
-    with pytest.raises(ValueError, match="unknown hyperparameter"):
+    with pytest.raises(ValueError, match="hparams: unknown field 'no_such_thing'"):
         tfx_module.hparams_from_tuner({"values": {"no_such_thing": 1}, "space": []})
 
 

@@ -85,7 +85,8 @@ def test_declared_space_holds_fixed_entries_and_conditions():
 @pytest.mark.parametrize("raw, message", [
     ({"learning_rate": {"float": [0.1, 1.0]}}, "entry 'learning_rate': not a hyperparameter"),
     ({"loss_weights.purchase": {"float": [0.5, 2.0]}}, "entry 'loss_weights.purchase': spec 'shop' has no task"),
-    ({"architecture": {"choice": ["shared_bottom", "transformer"]}}, "entry 'architecture': architecture 'transformer'"),
+    ({"architecture": {"choice": ["shared_bottom", "transformer"]}},
+     "entry 'architecture': architecture: 'transformer' is not one of"),
     ({"dense_learning_rate": {"float": [0.01, 0.001]}}, "entry 'dense_learning_rate': low 0.01 must be below"),
     ({"dense_learning_rate": {"float": [0.0, 0.01], "sampling": "log"}}, "log sampling needs low > 0"),
     ({"batch_size": {"float": [256, 1024]}}, "entry 'batch_size': batch_size holds int values"),

@@ -19,7 +19,7 @@ import tensorflow as tf
 from trainer.export.model_card import MODEL_CARD
 from trainer.export.warmup import read_warmup_requests
 from trainer.task import local_path
-from trainer.training.distribution import ClusterRole, cluster_role
+from trainer.training.cluster import ClusterRole, cluster_role
 from transform.spec import packaged_spec
 
 TRAIN_STEPS = 12

@@ -1,15 +1,21 @@
-"""Training hyperparameters: typed defaults, overridable from a JSON/YAML file or flags."""
+"""Model and training hyperparameters: typed defaults, overridable from a JSON/YAML file or flags.
+
+`HParams` is the `hparams` section of a run's configuration (`trainer/config.py`); the
+search space of `feedrank tune` (`trainer/tuning/search_space.py`) names its fields.
+"""
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
-import yaml
+from transform.common.config import Config, ConfigError, build, read_config_file
+
+ARCHITECTURES = ("shared_bottom", "mmoe", "ple")
+TASK_WEIGHTINGS = ("static", "uncertainty")
 
 
 @dataclasses.dataclass(frozen=True)
-class HParams:
+class HParams(Config):
     """Hyperparameters of the multi-task model and its training.
 
     Attributes:
@@ -61,40 +67,23 @@ class HParams:
     seed: int = 0
     loss_weights: dict[str, float] = dataclasses.field(default_factory=dict)
 
+    def validate(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"{self.architecture!r} is not one of {ARCHITECTURES}", field="architecture")
+        if self.task_weighting not in TASK_WEIGHTINGS:
+            raise ConfigError(f"{self.task_weighting!r} is not one of {TASK_WEIGHTINGS}", field="task_weighting")
+        for task, weight in self.loss_weights.items():
+            if not 0 <= weight < float("inf"):
+                raise ConfigError(f"loss_weights[{task!r}] must be a finite number >= 0, got {weight!r}")
 
-def hparams_from_dict(overrides: dict[str, Any], base: HParams | None = None) -> HParams:
-    """Applies `overrides` on top of `base`; an unknown name raises naming it."""
-    base = base or HParams()
-    known = {field.name: field for field in dataclasses.fields(HParams)}
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {unknown}; expected some of {sorted(known)}")
-    typed = {name: tuple(value) if isinstance(value, list) else value for name, value in overrides.items()}
-    hparams = dataclasses.replace(base, **typed)
-    _check(hparams)
-    return hparams
+
+def hparams_from_dict(overrides: dict[str, Any], base: HParams | None = None, where: str = "hparams") -> HParams:
+    """`base` (default HParams()) with `overrides` applied; an unknown name or bad value raises naming it."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}: hyperparameters must be a mapping of name -> value, got {overrides!r}")
+    return build(HParams, {**(base or HParams()).to_dict(), **overrides}, where)
 
 
 def load_hparams(path: str) -> HParams:
-    """Reads overrides from a JSON or YAML file."""
-    with open(path) as handle:
-        overrides = json.load(handle) if path.endswith(".json") else yaml.safe_load(handle)
-    if not isinstance(overrides, dict):
-        raise ValueError(f"{path}: hyperparameters must be a mapping of name -> value")
-    return hparams_from_dict(overrides)
-
-
-ARCHITECTURES = ("shared_bottom", "mmoe", "ple")
-TASK_WEIGHTINGS = ("static", "uncertainty")
-
-
-def _check(hparams: HParams) -> None:
-    if hparams.architecture not in ARCHITECTURES:
-        raise ValueError(f"architecture {hparams.architecture!r} is not one of {ARCHITECTURES}")
-    if hparams.task_weighting not in TASK_WEIGHTINGS:
-        raise ValueError(f"task_weighting {hparams.task_weighting!r} is not one of {TASK_WEIGHTINGS}")
-    if not isinstance(hparams.loss_weights, dict):
-        raise ValueError(f"loss_weights must map task name -> weight, got {hparams.loss_weights!r}")
-    for task, weight in hparams.loss_weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
-            raise ValueError(f"loss_weights[{task!r}] must be a finite number >= 0, got {weight!r}")
+    """Reads overrides of the default HParams from a JSON or YAML file."""
+    return hparams_from_dict(read_config_file(path), where=path)

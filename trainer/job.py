@@ -13,11 +13,11 @@ import os
 import shutil
 import tempfile
 
+from trainer.config import RunConfig, saved_config
 from trainer.export.export import export_model
 from trainer.export.warmup import WARMUP_ROWS, request_rows
-from trainer.hparams import HParams
 from trainer.training.distribution import worker_output_dir
-from trainer.training.train import JobOptions, TrainingData, TrainResult, train_on
+from trainer.training.train import TrainingData, TrainResult, train_on
 from transform.common.files import replace_directory
 from transform.common.provenance import provenance
 from transform.rows import to_example
@@ -26,15 +26,17 @@ from transform.spec import Spec
 _LOG = logging.getLogger(__name__)
 
 
-def run_training_job(spec: Spec, data: TrainingData, hparams: HParams, options: JobOptions, export_dir: str,
-                     warmup_examples: list[bytes], model_dir: str | None = None,
-                     card: dict | None = None) -> TrainResult:
-    """Trains on `data` and exports into `export_dir` (the chief's; workers' go to a removed temporary dir)."""
-    trained = train_on(spec, data, hparams, model_dir, options)
-    with worker_output_dir(export_dir, options.role) as destination:
-        export_into(spec, data.transform_dir, trained, destination, warmup_examples,
-                    {"training_steps": trained.steps, **(card or {})})
-    if options.role.is_chief:
+def run_training_job(config: RunConfig, data: TrainingData, export_dir: str, warmup_examples: list[bytes],
+                     model_dir: str | None = None, card: dict | None = None) -> TrainResult:
+    """Trains on `data` and exports into `export_dir` (the chief's; workers' go to a removed temporary dir).
+
+    The export's model card holds the resolved `config` and the training steps, beside `card`.
+    """
+    trained = train_on(config.spec, data, config.hparams, model_dir, config.job)
+    with worker_output_dir(export_dir, config.job.role) as destination:
+        export_into(config.spec, data.transform_dir, trained, destination, warmup_examples,
+                    {"training_steps": trained.steps, **saved_config(config), **(card or {})})
+    if config.job.role.is_chief:
         _LOG.info("job: exported %s", export_dir)
     return trained
 

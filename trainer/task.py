@@ -18,10 +18,13 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from trainer.config import RunConfig  # noqa: E402
 from trainer.hparams import HParams, hparams_from_dict, load_hparams  # noqa: E402
 from trainer.job import run_training_job, warmup_rows  # noqa: E402
-from trainer.training.distribution import cluster_role, strategy_for  # noqa: E402
-from trainer.training.train import MB, JobOptions, TrainingData  # noqa: E402
+from trainer.training.cluster import cluster_role  # noqa: E402
+from trainer.training.distribution import strategy_for  # noqa: E402
+from trainer.training.job_options import JobOptions  # noqa: E402
+from trainer.training.train import TrainingData  # noqa: E402
 from transform.common.logs import configure_logging  # noqa: E402
 from transform.spec import load_spec  # noqa: E402
 from transform.splits import EVAL_SPLIT, split_pattern  # noqa: E402
@@ -42,14 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_every_steps=args.checkpoint_every_steps,
         tensorboard_dir=_location(args.tensorboard_dir, "AIP_TENSORBOARD_LOG_DIR"),
         train_steps=args.train_steps,
-        in_memory_limit_bytes=args.in_memory_limit_mb * MB,
+        in_memory_limit_mb=args.in_memory_limit_mb,
         strategy=strategy,
         role=role,
     )
     spec = load_spec(args.spec, args.data_root)
     warmup = warmup_rows(spec, split_pattern(args.data, EVAL_SPLIT) if args.data else None)
-    run_training_job(spec, TrainingData.from_transform_dir(args.transform), _hparams(args), options, export_dir,
-                     warmup, model_dir=args.model_dir)
+    config = RunConfig.resolved(spec, _hparams(args), job=options)
+    run_training_job(config, TrainingData.from_transform_dir(args.transform), export_dir, warmup,
+                     model_dir=args.model_dir)
     return 0
 
 
@@ -84,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-dir", help="backup directory (default: $AIP_CHECKPOINT_DIR; none: no backups)")
     parser.add_argument("--checkpoint-every-steps", type=int, default=100, help="steps between backups")
     parser.add_argument("--tensorboard-dir", help="TensorBoard log directory (default: $AIP_TENSORBOARD_LOG_DIR)")
-    parser.add_argument("--in-memory-limit-mb", type=int, default=JobOptions.in_memory_limit_bytes // MB,
+    parser.add_argument("--in-memory-limit-mb", type=int, default=JobOptions.in_memory_limit_mb,
                         help="train from memory when the parsed training split takes at most this; 0: stream it")
     return parser
 

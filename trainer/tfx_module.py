@@ -34,10 +34,13 @@ from __future__ import annotations
 import glob
 import os
 
+from trainer.config import RunConfig
 from trainer.hparams import HParams, load_hparams
 from trainer.job import run_training_job, warmup_rows
-from trainer.training.distribution import cluster_role, strategy_for
-from trainer.training.train import MB, JobOptions, TrainingData
+from trainer.training.cluster import cluster_role
+from trainer.training.distribution import strategy_for
+from trainer.training.job_options import JobOptions
+from trainer.training.train import TrainingData
 from trainer.tuning.search_space import hparams_from_tuner_values
 from trainer.tuning.tuner import tuner_fn
 from transform.preprocessing import preprocessing_fn
@@ -66,14 +69,14 @@ def run_fn(fn_args) -> None:
         tensorboard_dir=fn_args.model_run_dir,
         train_steps=getattr(fn_args, "train_steps", None) or None,
         eval_steps=getattr(fn_args, "eval_steps", None) or None,
-        in_memory_limit_bytes=int(config.get("in_memory_limit_mb", JobOptions.in_memory_limit_bytes // MB)) * MB,
+        in_memory_limit_mb=int(config.get("in_memory_limit_mb", JobOptions.in_memory_limit_mb)),
         strategy=strategy,
         role=role,
     )
     hparams = hparams_from_tuner(getattr(fn_args, "hyperparameters", None),
                                  load_hparams(config["hparams"]) if config.get("hparams") else None)
-    run_training_job(spec, training_data(fn_args, config), hparams, options, fn_args.serving_model_dir,
-                     warmup_rows(spec, config.get("warmup_files")),
+    run_training_job(RunConfig.resolved(spec, hparams, job=options), training_data(fn_args, config),
+                     fn_args.serving_model_dir, warmup_rows(spec, config.get("warmup_files")),
                      model_dir=os.path.join(fn_args.model_run_dir, TRAINED_MODEL_SUBDIR))
 
 

@@ -35,6 +35,7 @@ from scipy.special import ndtr
 from tfx_bsl.coders import example_coder
 from tqdm import tqdm
 
+from transform.common.config import Config, ConfigError
 from transform.common.files import write_text
 from transform.schema import logged_data_feature_spec, schema_from_spec, write_schema
 from transform.spec import Spec, Task, packaged_spec
@@ -98,8 +99,24 @@ _HISTORY_STREAM = len(SPLITS) + 1  # first random stream key of the history, aft
 
 
 @dataclasses.dataclass(frozen=True)
-class SimulatorConfig:
-    """Size of the simulated world and of each split; validated on construction."""
+class SimulatorConfig(Config):
+    """Size of the simulated world and of each split: the `simulator` section of a run's configuration.
+
+    Attributes:
+      seed: seed of every random draw; the same config writes the same bytes.
+      n_users: users in the world.
+      n_pins: pins in the world.
+      n_creators: creators the pins belong to.
+      n_topics: topics of pins and of users' interests.
+      candidates_per_request: candidate pins logged per feed request.
+      train_rows: logged rows of the train split, before any negative downsampling.
+      eval_rows: logged rows of the eval split.
+      calibration_rows: logged rows of the calibration split.
+      rows_per_shard: rows per written TFRecord file.
+      train_negative_rate: keep this fraction of no-action training rows (1.0: no downsampling);
+        eval and calibration rows are never downsampled.
+      logged_share: the logs' share of the feed's impressions; the 30-day counters count them all.
+    """
 
     seed: int = 0
     n_users: int = 200_000
@@ -111,19 +128,17 @@ class SimulatorConfig:
     eval_rows: int = 200_000
     calibration_rows: int = 200_000
     rows_per_shard: int = 100_000
-    train_negative_rate: float = 1.0   # keep this fraction of no-action training rows; 1.0 = no downsampling
-    logged_share: float = 0.1          # the logs' share of the feed's impressions; the 30-day counters count them all
+    train_negative_rate: float = 1.0
+    logged_share: float = 0.1
 
-    def __post_init__(self):
-        if not _is_integer(self.seed) or self.seed < 0:
-            raise ValueError(f"SimulatorConfig.seed must be a non-negative integer, got {self.seed!r}")
+    def validate(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name in _SHARES:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-                    raise ValueError(f"SimulatorConfig.{field.name} must be in (0, 1], got {value!r}")
-            elif field.name != "seed" and (not _is_integer(value) or value <= 0):
-                raise ValueError(f"SimulatorConfig.{field.name} must be a positive integer, got {value!r}")
+            if field.name in _SHARES and not 0.0 < value <= 1.0:
+                raise ConfigError(f"must be in (0, 1], got {value!r}", field=field.name)
+            if field.name not in _SHARES and value < (0 if field.name == "seed" else 1):
+                raise ConfigError(f"must be {'non-negative' if field.name == 'seed' else 'positive'}, got {value!r}",
+                                  field=field.name)
 
     def rows(self, split: str) -> int:
         """Rows generated for a split, before any negative downsampling."""
@@ -132,10 +147,6 @@ class SimulatorConfig:
     def negative_rate(self, split: str) -> float:
         """Share of no-action rows kept: downsampling applies to train only."""
         return self.train_negative_rate if split == "train" else 1.0
-
-
-def _is_integer(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,7 @@ import dataclasses
 import os
 from typing import Any, Optional
 
-from transform.common.config import SpecError, construct, string_tuple
+from transform.common.config import Config, SpecError, build, string_tuple
 from transform.splits import OPTIONAL_SPLITS, REQUIRED_SPLITS
 
 INPUT_FORMATS = ("csv", "tfrecord", "simulator")
@@ -35,7 +35,7 @@ DATA_ROOT_ENV = "FEEDRANK_DATA_ROOT"
 
 
 @dataclasses.dataclass(frozen=True)
-class InputConfig:
+class InputConfig(Config):
     """Where the raw rows are and how to read them.
 
     Attributes:
@@ -62,7 +62,7 @@ class InputConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class SplitRule:
+class SplitRule(Config):
     """The rows of one split: of `files`, where `column` is in `values`, a hashed `fraction`."""
 
     split: str
@@ -78,7 +78,7 @@ class SplitRule:
 
 
 @dataclasses.dataclass(frozen=True)
-class Splits:
+class Splits(Config):
     """Split rules in declaration order, and the column whose hash divides rows (None: the row)."""
 
     rules: tuple[SplitRule, ...]
@@ -87,6 +87,12 @@ class Splits:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(rule.split for rule in self.rules)
+
+    def to_dict(self) -> dict:
+        """The file's own shape, `{hash_key, <split>: {files, column, values, fraction}}`."""
+        rules = {rule.split: {key: value for key, value in rule.to_dict().items() if key != "split"}
+                 for rule in self.rules}
+        return {HASH_KEY: self.hash_key, **rules}
 
     def columns(self) -> tuple[str, ...]:
         """Input columns the split rules read."""
@@ -114,7 +120,7 @@ def input_from_dict(raw: Any, where: str, root: Optional[str]) -> InputConfig:
         "missing_values": string_tuple(raw.get("missing_values"), f"{where}.missing_values"),
         "schema": _resolve(raw["schema"], root) if raw.get("schema") else None,
     }
-    config = construct(InputConfig, raw, where, **overrides)
+    config = build(InputConfig, raw, where, **overrides)
     if config.format not in INPUT_FORMATS:
         raise SpecError(f"{where}.format: {config.format!r} is not one of {INPUT_FORMATS}")
     if config.format == "csv" and (not isinstance(config.delimiter, str) or len(config.delimiter) != 1):
@@ -178,7 +184,7 @@ def _rule(name: str, raw: Any, where: str, root: Optional[str]) -> SplitRule:
         "files": _patterns(raw.get("files"), f"{where}.files", root),
         "values": string_tuple(raw.get("values"), f"{where}.values"),
     }
-    rule = construct(SplitRule, raw, where, **overrides)
+    rule = build(SplitRule, raw, where, **overrides)
     if bool(rule.column) != bool(rule.values):
         raise SpecError(f"{where}: 'column' and 'values' go together")
     if rule.fraction is not None and not (

@@ -7,13 +7,10 @@ YAML or JSON file; the simulator's own spec ships with the package (`specs/homef
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Optional
 
-import yaml
-
-from transform.common.config import SpecError, construct, non_empty_list, string_tuple
+from transform.common.config import Config, SpecError, build, non_empty_list, read_config_file, string_tuple
 from transform.source import InputConfig, Splits, check_source, data_root, input_from_dict, splits_from_dict
 
 FEATURE_KINDS = ("id", "categorical", "numeric")
@@ -23,7 +20,7 @@ PACKAGED_SPECS = os.path.join(os.path.dirname(__file__), "specs")
 LABEL_DTYPES = ("int64", "float", "string")
 
 @dataclasses.dataclass(frozen=True)
-class Feature:
+class Feature(Config):
     """One raw input column and how it is preprocessed and embedded.
 
     Attributes:
@@ -62,7 +59,7 @@ class Feature:
 
 
 @dataclasses.dataclass(frozen=True)
-class Segment:
+class Segment(Config):
     """Rows where `feature` takes one of `values` (compared on the raw value as a string)."""
 
     feature: str
@@ -70,7 +67,7 @@ class Segment:
 
 
 @dataclasses.dataclass(frozen=True)
-class Task:
+class Task(Config):
     """One predicted action.
 
     Attributes:
@@ -120,7 +117,7 @@ class Task:
 
 
 @dataclasses.dataclass(frozen=True)
-class Spec:
+class Spec(Config):
     """Features, tasks, and the raw columns used to slice reports.
 
     Attributes:
@@ -171,12 +168,7 @@ def load_spec(path: Optional[str], data_root_dir: Optional[str] = None) -> Spec:
     packaged = os.path.join(PACKAGED_SPECS, f"{path}.yaml")
     if not os.path.exists(path) and os.path.sep not in path and os.path.exists(packaged):
         path = packaged
-    try:
-        with open(path) as handle:
-            raw = json.load(handle) if path.endswith(".json") else yaml.safe_load(handle)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise SpecError(f"{path}: cannot read spec: {error}") from error
-    return spec_from_dict(raw, source=path, root=data_root(path, data_root_dir))
+    return spec_from_dict(read_config_file(path), source=path, root=data_root(path, data_root_dir))
 
 
 def spec_from_config(custom_config: dict | None) -> Spec:
@@ -194,8 +186,8 @@ def packaged_spec(name: str = DEFAULT_SPEC, data_root_dir: Optional[str] = None)
 
 
 def spec_to_dict(spec: Spec) -> dict[str, Any]:
-    """The spec as plain data, for the resolved config written beside every run."""
-    return dataclasses.asdict(spec)
+    """The spec as plain data in the file's own shape: `spec_from_dict` reads it back to an equal spec."""
+    return spec.to_dict()
 
 
 def spec_from_dict(raw: Any, source: str = "<dict>", root: Optional[str] = None) -> Spec:
@@ -211,12 +203,11 @@ def spec_from_dict(raw: Any, source: str = "<dict>", root: Optional[str] = None)
     tasks = tuple(
         _task(item, f"{source}: tasks[{i}]") for i, item in enumerate(non_empty_list(raw, "tasks", source))
     )
-    spec = Spec(
+    spec = build(
+        Spec, raw, source,
         name=str(raw.get("name", os.path.splitext(os.path.basename(source))[0])),
         features=features,
         tasks=tasks,
-        report_segments=tuple(raw.get("report_segments", ())),
-        group_key=raw.get("group_key"),
         input=None if raw.get("input") is None else input_from_dict(raw["input"], f"{source}: input", root),
         splits=None if raw.get("splits") is None else splits_from_dict(raw["splits"], f"{source}: splits", root),
     )
@@ -227,7 +218,7 @@ def spec_from_dict(raw: Any, source: str = "<dict>", root: Optional[str] = None)
 
 def _feature(item: Any, where: str) -> Feature:
     clip = item.get("clip") if isinstance(item, dict) else None
-    feature = construct(Feature, item, where, **({"clip": tuple(clip)} if clip is not None else {}))
+    feature = build(Feature, item, where, **({"clip": tuple(clip)} if clip is not None else {}))
     if feature.kind not in FEATURE_KINDS:
         raise SpecError(f"{where} ({feature.name}): kind {feature.kind!r} is not one of {FEATURE_KINDS}")
     if feature.dtype not in DTYPES:
@@ -249,12 +240,12 @@ def _task(item: Any, where: str) -> Task:
     overrides = {}
     if segment is not None:
         segment_item = dict(segment, values=tuple(str(v) for v in segment.get("values", ())))
-        overrides["segment"] = construct(Segment, segment_item, f"{where}.segment")
+        overrides["segment"] = build(Segment, segment_item, f"{where}.segment")
     if isinstance(item, dict) and "calibration_segments" in item:
         overrides["calibration_segments"] = tuple(item["calibration_segments"] or ())
     if isinstance(item, dict) and item.get("positive_values") is not None:
         overrides["positive_values"] = string_tuple(item["positive_values"], f"{where}.positive_values")
-    task = construct(Task, item, where, **overrides)
+    task = build(Task, item, where, **overrides)
     if not isinstance(task.calibration_knots, int) or task.calibration_knots < 0:
         raise SpecError(f"{where} ({task.name}): calibration_knots must be an integer >= 0, "
                         f"got {task.calibration_knots!r}")

@@ -55,8 +55,6 @@ REPORT_JSON, REPORT_TABLE, TRADEOFF_PLOT = "video_experiment.json", "video_exper
 BEFORE, AFTER = "before", "after"
 # The default world (200,000 users, 500,000 pins) with a third of the default run's training
 # rows, and 10,000 eval sessions.
-EXPERIMENT_WORLD = SimulatorConfig(train_rows=1_000_000, eval_rows=200_000, calibration_rows=200_000)
-EXPERIMENT_HPARAMS = HParams(epochs=2)
 _LOG = logging.getLogger(__name__)
 
 

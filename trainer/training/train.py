@@ -11,7 +11,7 @@ resumed run started from, steps run by this process, the optimizer's final itera
 are created in its scope), checkpoints that survive a kill, TensorBoard logs per task, and a
 role, so that in a multi-worker job only the chief writes.
 
-A single-process job whose training split fits in `JobOptions.in_memory_limit_bytes` reads
+A single-process job whose training split fits in `JobOptions.in_memory_limit_mb` reads
 and parses it once and trains from memory (`trainer/training/memory_split.py`); a larger split, or a
 multi-worker job (each worker reads its own files), streams the split from its files.
 """
@@ -32,8 +32,10 @@ from trainer.model.backbone import build_backbone
 from trainer.model.ranker import MultiTaskRanker, make_optimizer
 from trainer.model.scoring import build_scoring_model
 from trainer.training.checkpoints import completed_steps, remove_backup, resume_callback
-from trainer.training.distribution import ClusterRole, sharded, worker_output_dir
+from trainer.training.cluster import ClusterRole
+from trainer.training.distribution import sharded, worker_output_dir
 from trainer.training.input import list_files, transformed_dataset
+from trainer.training.job_options import JobOptions
 from trainer.training.memory_split import MemorySplit, load_split
 from trainer.training.progress import StepProgress
 from trainer.training.schedule import Schedule, plan_schedule
@@ -47,8 +49,6 @@ BACKBONE = "backbone.keras"
 CALIBRATORS = "calibrators.json"
 HISTORY = "history.json"
 STEPS = "steps.json"
-MB = 2**20
-DEFAULT_IN_MEMORY_LIMIT_BYTES = 4096 * MB
 _LOG = logging.getLogger(__name__)
 
 
@@ -94,33 +94,6 @@ class TrainingData:
         """The layout `transform.beam_pipeline.run_transform` writes."""
         return cls(transform_dir, *(transformed_pattern(transform_dir, split)
                                     for split in (TRAIN_SPLIT, EVAL_SPLIT, CALIBRATION_SPLIT)))
-
-
-@dataclasses.dataclass(frozen=True)
-class JobOptions:
-    """How a training job runs, beyond its hyperparameters; the defaults make a plain local run.
-
-    Attributes:
-      checkpoint_dir: back up the training state there every `checkpoint_every_steps` steps;
-        a rerun resumes from the newest backup (`trainer/training/checkpoints.py`).
-      checkpoint_every_steps: steps between backups.
-      tensorboard_dir: where per-task TensorBoard scalars go (`trainer/training/tensorboard.py`).
-      train_steps: total training steps (TFX's `train_steps`), one epoch over the repeated split.
-      eval_steps: validation batches per epoch; default `hparams.validation_steps`.
-      strategy: the distribution strategy (`trainer/training/distribution.py`); default: the current one.
-      role: this process's role in the cluster; only the chief writes `model_dir` and the logs.
-      in_memory_limit_bytes: hold the training split's parsed columns in memory when they take
-        at most this many bytes; 0 always streams it from its files.
-    """
-
-    checkpoint_dir: str | None = None
-    checkpoint_every_steps: int = 100
-    tensorboard_dir: str | None = None
-    train_steps: int | None = None
-    eval_steps: int | None = None
-    strategy: tf.distribute.Strategy | None = None
-    role: ClusterRole = ClusterRole()
-    in_memory_limit_bytes: int = DEFAULT_IN_MEMORY_LIMIT_BYTES
 
 
 def train(spec: Spec, transform_dir: str, hparams: HParams, model_dir: str | None = None,
@@ -169,7 +142,8 @@ def save_trained(result: TrainResult, model_dir: str) -> None:
     with atomic_directory(model_dir) as tmp_dir:
         result.scoring_model.save(os.path.join(tmp_dir, SCORING_MODEL))
         result.backbone.save(os.path.join(tmp_dir, BACKBONE))
-        write_json({name: fit.to_dict() for name, fit in result.calibrators.items()}, os.path.join(tmp_dir, CALIBRATORS))
+        write_json({name: fit.to_dict() for name, fit in result.calibrators.items()},
+                   os.path.join(tmp_dir, CALIBRATORS))
         write_json({key: [float(v) for v in values] for key, values in result.history.items()},
                    os.path.join(tmp_dir, HISTORY))
         write_json(result.steps, os.path.join(tmp_dir, STEPS))

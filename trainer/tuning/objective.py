@@ -24,10 +24,9 @@ from trainer.calibration.calibrators import collect_logits, gather_task_columns
 from trainer.evaluation import metrics
 from trainer.model.scoring import scoring_input_names
 from trainer.training.train import calibrate
+from trainer.tuning.search_config import OBJECTIVES
 from trainer.tuning.search_trial import SearchData
 from transform.spec import Spec
-
-OBJECTIVES = {"auc": ("utility_weighted_auc", "max"), "logloss": ("calibrated_log_loss", "min")}
 
 
 def objective_weights(spec: Spec) -> dict[str, float]:

@@ -27,7 +27,8 @@ import keras_tuner as kt
 
 from trainer.hparams import HParams
 from trainer.model.backbone import build_backbone
-from trainer.tuning.objective import OBJECTIVES, trial_metrics
+from trainer.tuning.objective import trial_metrics
+from trainer.tuning.search_config import OBJECTIVES, ORACLES
 from trainer.tuning.search_space import (
     SearchSpace, SearchSpaceError, hparams_from_tuner_values, label, tuner_values_overrides,
 )
@@ -35,7 +36,6 @@ from trainer.tuning.search_trial import WEIGHTS_FILE, SearchData, save_backbone_
 from transform.common.files import write_json
 from transform.spec import Spec
 
-ORACLES = ("bayesian", "hyperband", "random")
 PROJECT = "search"
 TRIAL_FILE = "trial.json"
 HYPERBAND_FACTOR = 3

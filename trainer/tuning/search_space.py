@@ -24,9 +24,8 @@ import json
 import os
 from typing import Any, Mapping
 
-import yaml
-
 from trainer.hparams import HParams, hparams_from_dict
+from transform.common.config import ConfigError, read_config_file
 from transform.spec import Spec
 
 PACKAGED_SEARCH_SPACE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "search_spaces", "default.yaml")
@@ -37,7 +36,7 @@ SAMPLINGS = ("linear", "log")
 _OPTIONS = {"choice": {"when"}, "int": {"step", "when"}, "float": {"sampling", "when"}, "fixed": set()}
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(ConfigError):
     """A search space entry that cannot be searched; the message names the file and entry."""
 
 
@@ -88,10 +87,9 @@ def load_search_space(spec: Spec, path: str | None = None) -> SearchSpace:
     """Reads and validates a search space file (the packaged default when `path` is None)."""
     path = path or PACKAGED_SEARCH_SPACE
     try:
-        with open(path) as handle:
-            raw = json.load(handle) if path.endswith(".json") else yaml.safe_load(handle)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise SearchSpaceError(f"{path}: cannot read the search space: {error}") from error
+        raw = read_config_file(path)
+    except ConfigError as error:
+        raise SearchSpaceError(str(error)) from error
     return search_space_from_dict(raw, spec, source=path)
 
 
@@ -202,7 +200,8 @@ def _value_type(name: str, spec: Spec, where: str) -> type:
         return float
     defaults = dataclasses.asdict(HParams())
     if name == LOSS_WEIGHTS or name not in defaults:
-        raise SearchSpaceError(f"{where}: not a hyperparameter; expected one of {sorted(set(defaults) - {LOSS_WEIGHTS})}"
+        raise SearchSpaceError(f"{where}: not a hyperparameter; expected one of "
+                               f"{sorted(set(defaults) - {LOSS_WEIGHTS})}"
                                f", {LOSS_WEIGHTS}.<task> or {LOSS_WEIGHTS}.*")
     return type(defaults[name])
 
@@ -220,8 +219,8 @@ def _checked_value(name: str, value: Any, value_type: type, where: str) -> Any:
         raise SearchSpaceError(f"{where}: {value!r} is not a {value_type.__name__}")
     override = {LOSS_WEIGHTS: {name.split(".", 1)[1]: value}} if name.startswith(f"{LOSS_WEIGHTS}.") else {name: value}
     try:
-        hparams_from_dict(override)
-    except ValueError as error:
+        dataclasses.replace(HParams(), **override)
+    except ConfigError as error:
         raise SearchSpaceError(f"{where}: {error}") from error
     return value
 

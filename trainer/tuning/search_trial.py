@@ -22,8 +22,9 @@ import tensorflow_transform as tft
 
 from trainer.hparams import HParams
 from trainer.training.input import transformed_dataset
+from trainer.training.job_options import DEFAULT_IN_MEMORY_LIMIT_MB, MB
 from trainer.training.memory_split import MemorySplit, load_split
-from trainer.training.train import DEFAULT_IN_MEMORY_LIMIT_BYTES, compiled_ranker
+from trainer.training.train import compiled_ranker
 from transform.common.files import atomic_file
 from transform.spec import Spec
 from transform.splits import CALIBRATION_SPLIT, EVAL_SPLIT, TRAIN_SPLIT, transformed_pattern
@@ -54,7 +55,7 @@ class SearchData:
     calibration_files: tuple[str, ...] = ()
     train_steps: int | None = None
     eval_steps: int | None = None
-    in_memory_limit_bytes: int = DEFAULT_IN_MEMORY_LIMIT_BYTES
+    in_memory_limit_bytes: int = DEFAULT_IN_MEMORY_LIMIT_MB * MB
 
     @classmethod
     def from_transform_dir(cls, transform_dir: str) -> "SearchData":

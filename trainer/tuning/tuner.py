@@ -35,8 +35,10 @@ import tensorflow as tf
 from trainer.hparams import HParams, load_hparams
 from trainer.training.train import vocabulary_sizes
 from trainer.tuning.ranking_tuner import PROJECT, RankingTuner, make_oracle
+from trainer.tuning.search_config import SearchConfig
 from trainer.tuning.search_space import SearchSpace, SearchSpaceError, load_search_space
 from trainer.tuning.search_trial import SearchData
+from transform.common.config import build, field_types
 from transform.common.files import write_json
 from transform.spec import Spec, spec_from_config
 from transform.splits import CALIBRATION_SPLIT, transformed_pattern
@@ -67,11 +69,12 @@ def tuner_fn(fn_args) -> TunerFnResult:
     """A RankingTuner over `fn_args.working_dir`, and the search data as fit kwargs."""
     config = dict(getattr(fn_args, "custom_config", None) or {})
     spec = spec_from_config(config)
+    search = build(SearchConfig, {key: config[key] for key in field_types(SearchConfig) if key in config},
+                   "custom_config")
     data = search_data(fn_args, config)
-    tuner = build_tuner(spec, load_search_space(spec, config.get("search_space")),
+    tuner = build_tuner(spec, load_search_space(spec, search.search_space),
                         vocabulary_sizes(spec, data.tft_output), fn_args.working_dir,
-                        oracle=config.get("oracle", "bayesian"), objective=config.get("objective", "auc"),
-                        max_trials=int(config.get("max_trials", 10)),
+                        oracle=search.oracle, objective=search.objective, max_trials=search.max_trials,
                         base=load_hparams(config["hparams"]) if config.get("hparams") else HParams())
     return TunerFnResult(tuner=tuner, fit_kwargs={"data": data})
 

@@ -1,5 +1,7 @@
-"""Progress logging for command-line entry points and benchmarks."""
+"""Progress logging for command-line entry points and benchmarks, and a quiet TensorFlow start."""
+import contextlib
 import logging
+import os
 import sys
 
 from absl import logging as absl_logging
@@ -24,3 +26,34 @@ def configure_logging() -> None:
         root.addHandler(handler)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def import_tensorflow_quietly(verbose: bool = False) -> None:
+    """Imports TensorFlow and probes its devices with its C++ start-up lines kept off stderr.
+
+    Those lines (oneDNN notices, CUDA probing on a machine without a GPU) come from native code
+    before any log level applies, so stderr's file descriptor is pointed at /dev/null meanwhile;
+    TF_CPP_MIN_LOG_LEVEL=2 (unless already set) keeps TensorFlow's later INFO and WARNING lines
+    off too. With `verbose`, TensorFlow prints as it would.
+    """
+    if verbose:
+        import tensorflow  # noqa: F401
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _stderr_to_devnull():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
