@@ -56,7 +56,8 @@ from transform.input.ingest import ingest  # noqa: E402
 from transform.input.reader import InputError  # noqa: E402
 from transform.input.schema_inference import column_dtypes  # noqa: E402
 from transform.input.validation import validate_input  # noqa: E402
-from transform.simulator import SimulatorConfig, simulate  # noqa: E402
+from transform.simulator.config import SimulatorConfig  # noqa: E402
+from transform.simulator.simulate import simulate  # noqa: E402
 from transform.spec import SpecError, load_spec  # noqa: E402
 from transform.splits import split_patterns  # noqa: E402
 

@@ -42,7 +42,8 @@ from transform.common.files import write_json, write_text
 from transform.common.provenance import provenance
 from transform.input.ingest import ingest
 from transform.input.reader import naming_corrupt_records
-from transform.simulator import SimulatorConfig, simulate
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.simulate import simulate
 from transform.spec import Spec, spec_to_dict
 from transform.splits import CALIBRATION_SPLIT, EVAL_SPLIT, report_split_patterns, split_patterns, transformed_pattern
 

@@ -13,7 +13,7 @@ from pipeline.end_to_end import run_end_to_end
 from trainer.evaluation.report import REPORT_FILENAME
 from trainer.export.versions import list_versions
 from trainer.hparams import HParams
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import Spec, packaged_spec
 
 NOTEBOOK_DIR_ENV = "FEEDRANK_NOTEBOOK_DIR"

@@ -19,7 +19,7 @@ from trainer.export.model_card import read_card
 from trainer.export.signatures import SERVING_DEFAULT
 from trainer.export.warmup import request_rows
 from trainer.hparams import HParams
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import spec_from_dict
 from transform.splits import split_patterns
 

@@ -13,7 +13,7 @@ from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS
 from trainer.export.model_card import read_card
 from trainer.hparams import HParams
 from transform.common import provenance as provenance_lib
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec, spec_to_dict
 
 PROVENANCE = provenance_lib.provenance()
