@@ -19,7 +19,7 @@ from trainer.hparams import ARCHITECTURES, HParams
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
 from transform.common.provenance import provenance
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 
 from compare_architectures import prepare

@@ -28,7 +28,7 @@ from trainer.config import RunConfig
 from trainer.training.train import load_trained
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 from transform.splits import EVAL_SPLIT, split_patterns
 

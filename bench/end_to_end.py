@@ -47,7 +47,8 @@ from trainer.training.train import load_trained
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
 from transform.common.provenance import provenance
-from transform.simulator import HISTORY_FEATURES, SimulatorConfig
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.history import HISTORY_FEATURES
 from transform.spec import Spec, load_spec
 from transform.splits import EVAL_SPLIT, split_patterns
 

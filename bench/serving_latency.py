@@ -36,7 +36,7 @@ from trainer.training.train import load_trained
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
 from transform.common.provenance import provenance
-from transform.simulator import HISTORY_COUNTERS
+from transform.simulator.history import HISTORY_COUNTERS
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
 

@@ -53,7 +53,8 @@ from transform.beam_pipeline import run_transform
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
 from transform.common.provenance import provenance
-from transform.simulator import SimulatorConfig, simulate
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.simulate import simulate
 from transform.spec import packaged_spec
 from transform.splits import TRAIN_SPLIT, split_patterns, transformed_pattern
 

@@ -30,9 +30,10 @@ from transform.beam_pipeline import run_transform
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
 from transform.common.provenance import provenance
-from transform.simulator import SPLITS, SimulatorConfig, simulate
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.simulate import simulate
 from transform.spec import packaged_spec
-from transform.splits import split_patterns
+from transform.splits import REQUIRED_SPLITS, split_patterns
 
 from machine import machine_info
 
@@ -124,7 +125,7 @@ def main() -> None:
         "command": " ".join(["python", "bench/transform_throughput.py", *sys.argv[1:]]),
         **provenance(),
         "machine": machine_info(load_start),
-        "rows": {str(rows): {split: simulator_config(rows).rows(split) for split in SPLITS} for rows in sizes},
+        "rows": {str(rows): {split: simulator_config(rows).rows(split) for split in REQUIRED_SPLITS} for rows in sizes},
         "modes": {mode: " ".join(beam_args) or "DirectRunner, in memory" for mode, beam_args in MODES.items()},
         "results": results,
         "scaling": scaling(results),

@@ -37,7 +37,7 @@ from transform.beam_pipeline import run_transform
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
 from transform.common.provenance import provenance
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
 

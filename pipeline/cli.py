@@ -33,7 +33,7 @@ from trainer.hparams import ARCHITECTURES
 from trainer.training.job_options import JobOptions
 from trainer.tuning.search_config import SearchConfig
 from transform.common.logs import configure_logging, import_tensorflow_quietly
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.version import __version__
 
 WORLD_FLAGS = ("seed", "train_rows", "eval_rows", "calibration_rows", "n_users", "n_pins", "n_creators",

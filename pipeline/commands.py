@@ -32,7 +32,7 @@ from transform.input.ingest import ingest
 from transform.input.reader import InputError
 from transform.input.schema_inference import column_dtypes
 from transform.input.validation import validate_input
-from transform.simulator import simulate
+from transform.simulator.simulate import simulate
 from transform.splits import split_patterns
 
 EXPECTED_ERRORS = (ConfigError, InputError)  # reported in one line, without a traceback

@@ -42,7 +42,7 @@ from transform.common.files import write_json, write_text
 from transform.common.provenance import provenance
 from transform.input.ingest import ingest
 from transform.input.reader import naming_corrupt_records
-from transform.simulator import simulate
+from transform.simulator.simulate import simulate
 from transform.spec import Spec
 from transform.splits import CALIBRATION_SPLIT, EVAL_SPLIT, report_split_patterns, split_patterns, transformed_pattern
 

@@ -14,7 +14,7 @@ from trainer.config import RunConfig
 from trainer.evaluation.report import REPORT_FILENAME
 from trainer.export.versions import list_versions
 from trainer.hparams import HParams
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import Spec, packaged_spec
 
 NOTEBOOK_DIR_ENV = "FEEDRANK_NOTEBOOK_DIR"

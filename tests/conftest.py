@@ -10,7 +10,7 @@ from pipeline.end_to_end import run_end_to_end  # noqa: E402
 from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS  # noqa: E402
 from trainer.config import RunConfig  # noqa: E402
 from trainer.hparams import HParams  # noqa: E402
-from transform.simulator import SimulatorConfig  # noqa: E402
+from transform.simulator.config import SimulatorConfig  # noqa: E402
 from transform.spec import packaged_spec  # noqa: E402
 
 

@@ -16,7 +16,8 @@ from trainer.experiments.add_objective import change_against_noise, spec_without
 from trainer.experiments.comparison import compare_models, format_comparison
 from trainer.hparams import hparams_from_dict
 from transform.beam_pipeline import run_transform
-from transform.simulator import SimulatorConfig, simulate
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.simulate import simulate
 from transform.spec import SpecError, packaged_spec
 from transform.splits import split_patterns
 

@@ -13,9 +13,10 @@ from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptio
 
 from pipeline import cli
 from transform.beam_pipeline import run_transform
-from transform.simulator import SPLITS, SimulatorConfig, simulate
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.simulate import simulate
 from transform.spec import packaged_spec
-from transform.splits import split_patterns, transformed_pattern
+from transform.splits import REQUIRED_SPLITS, split_patterns, transformed_pattern
 
 MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
@@ -65,7 +66,7 @@ def test_multi_processing_analyzers_transform_raw_rows_alike(runs):
     _assert_same_columns(*outputs)
 
 
-@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("split", REQUIRED_SPLITS)
 def test_multi_processing_writes_the_same_examples_in_any_order(runs, split):
     in_memory, multi = _sorted_rows(runs["in_memory"], split), _sorted_rows(runs["multi"], split)
     assert len(next(iter(in_memory.values()))) == {"train": 4_000, "eval": 800, "calibration": 800}[split]

@@ -11,7 +11,7 @@ from trainer.hparams import HParams, hparams_from_dict
 from trainer.training.job_options import JobOptions
 from trainer.tuning.search_config import SearchConfig
 from transform.common.config import ConfigError, build, check_types
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec, spec_from_dict
 
 

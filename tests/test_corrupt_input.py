@@ -20,7 +20,8 @@ from trainer.hparams import HParams
 from trainer.training.train import load_trained
 from transform.input.ingest import ingest
 from transform.input.reader import SAMPLE_ROWS_PER_FILE, InputError, corrupt_record_files
-from transform.simulator import SimulatorConfig, simulate
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.simulate import simulate
 from transform.spec import packaged_spec, spec_from_dict
 from transform.splits import split_patterns, transformed_pattern
 

@@ -13,7 +13,7 @@ from trainer.config import RunConfig, load_run_config
 from trainer.export.model_card import read_card
 from trainer.hparams import HParams
 from transform.common import provenance as provenance_lib
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 
 PROVENANCE = provenance_lib.provenance()

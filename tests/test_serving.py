@@ -42,7 +42,7 @@ from trainer.export.warmup import WARMUP_BATCH_SIZES, WARMUP_FILE, read_warmup_r
 from trainer.hparams import HParams
 from trainer.training.train import load_trained
 from transform.rows import complete_row
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
 

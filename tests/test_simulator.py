@@ -13,7 +13,10 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from transform.schema import logged_data_feature_spec, read_schema, schema_from_spec
-from transform.simulator import HISTORY_COUNTERS, HISTORY_FEATURES, SimulatorConfig, history_rows, impression_latents, simulate
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.history import HISTORY_COUNTERS, HISTORY_FEATURES, history_rows
+from transform.simulator.simulate import simulate
+from transform.simulator.world import impression_latents
 from transform.spec import Feature, packaged_spec
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -245,7 +248,8 @@ def test_same_seed_gives_identical_bytes_across_processes_and_other_seed_differs
     simulate(TINY, str(tmp_path / "a"))
     config_json = json.dumps(dataclasses.asdict(TINY))
     script = (
-        "import json, sys; from transform.simulator import SimulatorConfig, simulate; "
+        "import json, sys; from transform.simulator.config import SimulatorConfig; "
+        "from transform.simulator.simulate import simulate; "
         f"simulate(SimulatorConfig(**json.loads(sys.argv[1])), sys.argv[2])"
     )
     command = [sys.executable, "-c", script, config_json, str(tmp_path / "b")]

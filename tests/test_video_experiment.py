@@ -6,7 +6,7 @@ import tensorflow as tf
 from tests.helpers import SMALL_WORLD_SETTINGS
 from trainer.evaluation.raw_columns import feature_columns_spec, read_raw_columns
 from trainer.experiments.video_experiment import video_value
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 from transform.splits import EVAL_SPLIT, split_pattern
 

@@ -5,7 +5,7 @@
                                   where the rows are and which split each joins
                                                                      transform/spec.py, source.py
       simulator  SimulatorConfig  the simulated world; only when spec.input is the simulator
-                                                                     transform/simulator.py
+                                                                     transform/simulator/config.py
       hparams    HParams          the model and its training        trainer/hparams.py
       job        JobOptions       how training runs: checkpoints, TensorBoard, memory
                                                                      trainer/training/job_options.py
@@ -42,7 +42,7 @@ from trainer.hparams import HParams, hparams_from_dict
 from trainer.training.job_options import JobOptions
 from trainer.tuning.search_config import SearchConfig
 from transform.common.config import Config, ConfigError, build, check_keys, read_config_file
-from transform.simulator import SimulatorConfig
+from transform.simulator.config import SimulatorConfig
 from transform.spec import Spec, load_spec, spec_from_dict
 
 SAVED_CONFIG_KEY = "config"  # where a saved run_config.json holds the tree

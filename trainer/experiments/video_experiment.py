@@ -17,7 +17,7 @@ oracle as reference; and each model's AUC. A sweep over the video_watch weight o
 model draws the trade-off curves (`trainer.evaluation.tradeoff_plot`), the before model as a marker.
 
 Meaningful, not built in: the simulator's video_watch depends on pin watchability and user
-video affinity, latents no other action uses (`transform.simulator._true_probabilities`).
+video affinity, latents no other action uses (`transform.simulator.behaviour.true_probabilities`).
 `video_value` checks it on the eval split's video pins: the correlation of each latent with
 every task's true probability, and how much of logit(true video_watch) a least-squares fit
 explains from the other actions' true logits (R^2), against from the two latents.
@@ -45,7 +45,9 @@ from trainer.experiments.seed_runs import ScoredModel, train_and_score
 from trainer.hparams import HParams
 from transform.beam_pipeline import run_transform
 from transform.common.files import write_json, write_text
-from transform.simulator import SimulatorConfig, impression_latents, simulate
+from transform.simulator.config import SimulatorConfig
+from transform.simulator.simulate import simulate
+from transform.simulator.world import impression_latents
 from transform.spec import Spec
 from transform.splits import EVAL_SPLIT, split_patterns
 
