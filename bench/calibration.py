@@ -32,6 +32,8 @@ from transform.simulator import SimulatorConfig
 from transform.spec import packaged_spec
 from transform.splits import EVAL_SPLIT, split_patterns
 
+from record import run_record
+
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 RESULTS = os.path.join(RESULTS_DIR, "calibration.json")
 DIAGRAMS = {"reliability.png": "reliability_downsampled_10_to_1.png",
@@ -83,14 +85,14 @@ def main() -> None:
     parser.add_argument("--rescore", action="store_true", help="re-evaluate the runs in --output")
     args = parser.parse_args()
     configure_logging()
-    command = "python bench/calibration.py" + (" --rescore" if args.rescore else "")
-    results = {"command": command, "min_cell_positives": MIN_CELL_POSITIVES, "runs": {}}
+    load_start, runs = os.getloadavg(), {}
     for name, negative_rate in RUNS.items():
         config = SimulatorConfig(train_rows=TRAIN_ROWS, eval_rows=1_000_000, calibration_rows=1_000_000,
                                  train_negative_rate=negative_rate)
         run_dir = os.path.join(args.output, name)
         report = rescore(run_dir) if args.rescore else run_end_to_end(packaged_spec(), run_dir, config, HParams())["report"]
-        results["runs"][name] = {"simulator": dataclasses.asdict(config), "tasks": summarize(report)}
+        runs[name] = {"simulator": dataclasses.asdict(config), "tasks": summarize(report)}
+        results = {**run_record(load_start), "min_cell_positives": MIN_CELL_POSITIVES, "runs": runs}
         write_json(results, RESULTS)
     for source, target in DIAGRAMS.items():
         shutil.copyfile(os.path.join(args.output, "negatives_downsampled_10_to_1", "report", source),
