@@ -8,7 +8,7 @@ CENSUS_ROOT ?= ../shared/datasets/census-income
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run census test bench clean
+.PHONY: install run census test bench bench-collect clean
 
 install: $(VENV)/.installed
 
@@ -29,9 +29,13 @@ test: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 # Every benchmark under bench/ (hours on 2 cores), then bench/results/summary.json, summary.md and
-# the README's table; e.g. BENCH_ARGS="--only transform_throughput", or "--collect" to run none.
+# the table in docs/benchmarks.md; e.g. BENCH_ARGS="--only transform_throughput".
 bench: install
 	$(BIN)/python bench/suite.py $(BENCH_ARGS)
+
+# No benchmark: the summary and the table rebuilt from the bench/results/*.json already there.
+bench-collect: install
+	$(BIN)/python bench/suite.py --collect
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

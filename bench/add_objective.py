@@ -12,13 +12,13 @@ hyperparameters, prints each report's table and writes bench/results/add_objecti
 import argparse
 import dataclasses
 import os
-import sys
+
+from record import run_record
 
 from trainer.experiments.add_objective import add_objective_report, format_add_objective
 from trainer.hparams import ARCHITECTURES, HParams
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--reuse-data", action="store_true")
     args = parser.parse_args()
     configure_logging()
+    load_start = os.getloadavg()
     spec, config = packaged_spec("homefeed"), SimulatorConfig(train_rows=args.simulator_train_rows)
     data_dir, transform_dir, rows = prepare(spec, os.path.join(args.work_dir, "simulator"), config, args.reuse_data)
     reports = {}
@@ -46,9 +47,7 @@ def main() -> None:
                                                      list(range(args.seeds)))
         print(format_add_objective(reports[architecture]) + "\n", flush=True)
     write_json({
-        "command": "python bench/add_objective.py " + " ".join(sys.argv[1:]),
-        **provenance(),
-        "machine": {"cpus": os.cpu_count()},
+        **run_record(load_start),
         "simulator_config": dataclasses.asdict(config),
         "rows": rows,
         "reports": reports,

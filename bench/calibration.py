@@ -18,10 +18,11 @@ true rate by several percent. `--rescore` re-evaluates the runs already in `--ou
 a change to the report) instead of running them again.
 """
 import argparse
-import dataclasses
 import json
 import os
 import shutil
+
+from record import run_record
 
 from pipeline.end_to_end import evaluate_stage, run_end_to_end
 from trainer.config import RunConfig
@@ -83,15 +84,15 @@ def main() -> None:
     parser.add_argument("--rescore", action="store_true", help="re-evaluate the runs in --output")
     args = parser.parse_args()
     configure_logging()
-    command = "python bench/calibration.py" + (" --rescore" if args.rescore else "")
-    results = {"command": command, "min_cell_positives": MIN_CELL_POSITIVES, "runs": {}}
+    load_start, runs = os.getloadavg(), {}
     for name, negative_rate in RUNS.items():
-        config = SimulatorConfig(train_rows=TRAIN_ROWS, eval_rows=1_000_000, calibration_rows=1_000_000,
-                                 train_negative_rate=negative_rate)
+        world = SimulatorConfig(train_rows=TRAIN_ROWS, eval_rows=1_000_000, calibration_rows=1_000_000,
+                                train_negative_rate=negative_rate)
         run_dir = os.path.join(args.output, name)
-        config = RunConfig.resolved(packaged_spec(), simulator=config)
+        config = RunConfig.resolved(packaged_spec(), simulator=world)
         report = rescore(run_dir) if args.rescore else run_end_to_end(config, run_dir)["report"]
-        results["runs"][name] = {"simulator": dataclasses.asdict(config), "tasks": summarize(report)}
+        runs[name] = {"simulator": config.simulator.to_dict(), "tasks": summarize(report)}
+        results = {**run_record(load_start), "min_cell_positives": MIN_CELL_POSITIVES, "runs": runs}
         write_json(results, RESULTS)
     for source, target in DIAGRAMS.items():
         shutil.copyfile(os.path.join(args.output, "negatives_downsampled_10_to_1", "report", source),

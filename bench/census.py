@@ -6,17 +6,18 @@ Runs `feedrank run --spec census --data-root DIR --output DIR` (the packaged cen
 default hyperparameters: the shared-bottom DCN-v2 model), then prints and writes
 bench/results/census.json: per task the AUC on the test split (and on eval), the
 calibration ratio and ECE before and after calibration on test, the rows of every split
-and the wall seconds per stage.
+and the wall seconds per stage, beside the `feedrank run` command itself (job_command).
 """
 import argparse
 import json
 import os
-import platform
+import shlex
 import time
+
+from record import run_record
 
 from pipeline import cli
 from transform.common.files import write_json
-from transform.common.provenance import provenance
 from transform.source import DATA_ROOT_ENV
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--output", default="runs/census")
     args = parser.parse_args()
     command = ["run", "--spec", "census", "--data-root", args.data_root, "--output", args.output]
-    start = time.perf_counter()
+    load_start, start = os.getloadavg(), time.perf_counter()
     cli.main(command)
     total = time.perf_counter() - start
 
@@ -56,9 +57,8 @@ def main() -> None:
 
     metadata = read("data", "metadata.json")
     figures = {
-        "command": "feedrank " + " ".join(command),
-        **provenance(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        **run_record(load_start),
+        "job_command": shlex.join(["feedrank", *command]),
         "rows": {split: stats["rows"] for split, stats in metadata["splits"].items()},
         "hparams": read("run_config.json")["hparams"],
         "seconds": {**read("timings.json"), "total": round(total, 1)},

@@ -19,9 +19,9 @@ import dataclasses
 import json
 import logging
 import os
-import platform
-import sys
 import time
+
+from record import run_record
 
 from pipeline.end_to_end import data_stage
 from trainer.config import RunConfig
@@ -30,7 +30,6 @@ from trainer.hparams import HParams
 from transform.beam_pipeline import run_transform
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.simulator.config import SimulatorConfig
 from transform.source import DATA_ROOT_ENV
 from transform.spec import packaged_spec
@@ -84,7 +83,7 @@ def main() -> None:
     parser.add_argument("--reuse-data", action="store_true")
     args = parser.parse_args()
     configure_logging()
-    seeds = list(range(args.seeds))
+    load_start, seeds = os.getloadavg(), list(range(args.seeds))
     simulator_config = SimulatorConfig(train_rows=args.simulator_train_rows)
     census = compare_dataset(
         packaged_spec("census", args.census_data_root), os.path.join(args.work_dir, "census"), simulator_config,
@@ -95,9 +94,7 @@ def main() -> None:
         HParams(epochs=args.simulator_epochs), seeds, args.reuse_data,
     )
     figures = {
-        "command": "python bench/compare_architectures.py " + " ".join(sys.argv[1:]),
-        **provenance(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        **run_record(load_start),
         "simulator_config": dataclasses.asdict(simulator_config),
         "datasets": {"simulator": simulator, "census": census},
         "goals": {"simulator": simulator["checks"], "census": census_goals(census)},

@@ -28,11 +28,11 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 import time
 
 import numpy as np
 import tensorflow_transform as tft
+from record import run_record
 
 from pipeline.end_to_end import PEAK_MEMORY, run_end_to_end
 from trainer.config import RunConfig
@@ -46,14 +46,12 @@ from trainer.hparams import HParams, load_hparams
 from trainer.training.train import load_trained
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.simulator.config import SimulatorConfig
 from transform.simulator.history import HISTORY_FEATURES
 from transform.spec import Spec, load_spec
 from transform.splits import EVAL_SPLIT, split_patterns
 
 from calibration import MIN_CELL_POSITIVES, summarize
-from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "end_to_end.json")
 CALIBRATED_UTILITY = "calibrated utility"
@@ -174,13 +172,11 @@ def main() -> None:
     start = time.perf_counter()
     result = run_end_to_end(RunConfig.resolved(spec, hparams, config), args.output)
     total = time.perf_counter() - start
-    machine = machine_info(load_start)
+    record = run_record(load_start)
     saved_model_bytes = directory_bytes(result["export_dir"])
     columns, groups = score_eval_split(spec, args.output)
     figures = {
-        "command": " ".join(["python", "bench/end_to_end.py", *sys.argv[1:]]),
-        **provenance(),
-        "machine": machine,
+        **record,
         "rows": {"train": config.train_rows, "eval": config.eval_rows, "calibration": config.calibration_rows},
         "world": {name: getattr(config, name) for name in WORLD_FIELDS},
         "spec": {"name": spec.name, "features": len(spec.features),

@@ -17,10 +17,10 @@ import argparse
 import glob
 import json
 import os
-import sys
 import time
 
 import numpy as np
+from record import run_record
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from trainer.calibration.calibrators import logit
@@ -28,11 +28,8 @@ from trainer.evaluation import metrics
 from trainer.evaluation.raw_columns import logged_columns_spec, read_raw_columns, task_segment_mask
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.spec import packaged_spec
 from transform.splits import split_pattern
-
-from machine import machine_info
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -94,9 +91,7 @@ def main() -> None:
     with open(network_path) as handle:
         figures["network_end_to_end"] = json.load(handle)["tasks"][task.name]
     write_json({
-        "command": "python bench/label_limit.py " + " ".join(sys.argv[1:]),
-        **provenance(),
-        "machine": machine_info(load_start),
+        **run_record(load_start),
         "task": task.name, "eval_rows": int(eval_mask.sum()), "eval_positives": int(eval_labels.sum()),
         "true_auc": true_auc, "models": figures,
     }, args.results)

@@ -14,7 +14,8 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
+
+from record import run_record
 
 from trainer.evaluation import metrics
 from trainer.evaluation.report import task_rows
@@ -22,10 +23,7 @@ from trainer.experiments.seed_runs import ScoredModel, held_out_split, spread, t
 from trainer.hparams import HParams
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.spec import packaged_spec
-
-from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "seed_spread.json")
 GOAL = 0.97
@@ -72,9 +70,7 @@ def main() -> None:
     with open(os.path.join(data_dir, "metadata.json")) as handle:
         simulator = json.load(handle)["config"]
     result = {
-        "command": "python bench/seed_spread.py " + " ".join(sys.argv[1:]),
-        **provenance(),
-        "machine": machine_info(load_start),
+        **run_record(load_start),
         "split": split,
         "simulator": simulator,
         "hparams": {**dataclasses.asdict(HParams()), "seed": args.seeds},

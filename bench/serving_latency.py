@@ -18,13 +18,13 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from record import run_record
 
 from pipeline.end_to_end import export_stage
 from trainer.config import RunConfig
@@ -35,12 +35,9 @@ from trainer.model.scoring import UTILITY
 from trainer.training.train import load_trained
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.simulator.history import HISTORY_COUNTERS
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
-
-from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "serving_latency.json")
 # Features of the request's user; the rest describe the candidate pin (the user x topic counters
@@ -121,9 +118,7 @@ def main() -> None:
         )
     served, bare = percentiles(served_ms), percentiles(keras_ms)
     figures = {
-        "command": " ".join(["python", "bench/serving_latency.py", *sys.argv[1:]]),
-        **provenance(),
-        "machine": machine_info(load_start),
+        **run_record(load_start),
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
         "export": args.export or "fresh export of <run-dir>/model",

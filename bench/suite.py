@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/suite.py [--only NAME ...] [--skip NAME ...] [--collect]
     make bench [BENCH_ARGS="--only transform_throughput train_throughput"]
+    make bench-collect                  # = --collect
 
 Each bench runs as its own process (`python bench/<name>.py ...`, in BENCHES' order: the
 serving latency bench times the export of the end-to-end bench's run), and writes
@@ -9,15 +10,22 @@ bench/results/<name>.json. A bench that fails, or does not rewrite its JSON, or 
 lacking a figure the table needs, is reported by name; the others still run, and the suite
 exits non-zero at the end. Then (and alone, with `--collect`, from the JSON already there) the
 figures are gathered into bench/results/summary.json and summary.md, and the Markdown table
-replaces the README's block between BLOCK_START and BLOCK_END. A missing, malformed or older
-(stale-schema) JSON makes its figures "not measured", and the table lists the file and what
-it lacks. Goals come from the bench's own JSON where it records them, else from GOALS.
+replaces the block between BLOCK_START and BLOCK_END in docs/benchmarks.md. A missing,
+malformed or older (stale-schema) JSON makes its figures "not measured", and the table lists
+the file and what it lacks. Goals come from the bench's own JSON where it records them, else
+from GOALS.
 
-summary.json (schema_version 1)::
+Every figure says which commit measured it (the `commit` and `dirty` its bench's JSON records,
+bench/record.py). A figure measured at another commit than the checkout's HEAD, on a tree with
+uncommitted code changes, or by a JSON that records no commit is marked (MARKS) in the table
+and listed under "not_current": `--collect` in particular never shows an old figure as current.
+
+summary.json (schema_version 2; version 1 had no "checkout", "measured_at" nor "not_current")::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "collected_at": str,          # UTC, ISO 8601
+      "checkout": {"commit": str | null, "dirty": bool | null},   # the HEAD figures are held against
       "rows": [{
         "figure": str,              # e.g. "transform rows/s, 1M rows, in memory"
         "value": float | [low, high] | null,    # null: not measured
@@ -25,11 +33,18 @@ summary.json (schema_version 1)::
         "goal": {"min": float | null, "max": float | null} | null,
         "met": bool | null,         # null without a goal or a value
         "bench": str,               # e.g. "transform_throughput"
-        "command": str              # the command that measured it (from the bench's JSON)
+        "command": str,             # the command that measured it (from the bench's JSON)
+        "measured_at": null | {     # null: not measured
+          "commit": str | null,     # null: the JSON records none
+          "dirty": bool | null,
+          "marks": [str, ...]       # of MARKS; [] when measured at HEAD on a clean tree
+        }
       }, ...],
       "benches": {<name>: {"file": str, "status": "measured" | "incomplete" | "missing" | "malformed",
-                           "command": str}},
+                           "command": str, "measured_at": {...} | null}},   # null: no JSON read
       "not_measured": [{"bench": str, "file": str, "problem": str}, ...],
+      "not_current": [{"bench": str, "file": str, "commit": str | null, "dirty": bool | null,
+                       "marks": [str, ...], "figures": [str, ...]}, ...],  # benches with marked figures
       "suite_run": null | {         # null with --collect
         "benches": {<name>: {"seconds": float, "returncode": int, "problem": str | null}},
         "machine": {...}            # bench/machine.py: cores and load around the suite
@@ -51,17 +66,25 @@ from typing import Callable
 
 from transform.common.files import write_json, write_text
 from transform.common.logs import configure_logging
+from transform.common.provenance import checkout_commit
 
 from machine import machine_info
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
-README = os.path.join(REPO, "README.md")
+DOCS_TABLE = os.path.join(REPO, "docs", "benchmarks.md")
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
 BLOCK_START, BLOCK_END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NOT_MEASURED = "not measured"
+NOT_HEAD, DIRTY, NO_COMMIT = "not HEAD", "dirty", "no commit"
+SHORT_COMMIT = 7  # characters of a commit the table shows
+MARKS = {  # why a figure may not hold for the checkout's code -> what the note under the table says
+    NOT_HEAD: "measured at another commit than the checkout's HEAD",
+    DIRTY: "measured with uncommitted code changes, or its JSON does not say whether there were any",
+    NO_COMMIT: "its JSON records no commit (written before the benches recorded one, or by an installed package)",
+}
 E2E_RUN_DIR = "runs/bench"
 BENCHES = {  # running order -> arguments beyond the bench's defaults
     "transform_throughput": [],
@@ -113,13 +136,14 @@ class Row:
     value: float | list | None = None
     display: str = NOT_MEASURED
     goal: Goal | None = None
+    measured_at: dict | None = None
 
     def as_dict(self) -> dict:
         measured = self.value is not None and self.goal is not None
         return {"figure": self.figure, "value": self.value, "display": self.display,
                 "goal": dataclasses.asdict(self.goal) if self.goal else None,
                 "met": self.goal.met(self.value) if measured else None,
-                "bench": self.bench, "command": self.command}
+                "bench": self.bench, "command": self.command, "measured_at": self.measured_at}
 
 
 class Unmeasured(Exception):
@@ -130,18 +154,22 @@ MISSHAPEN = (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError)  # 
 
 
 class BenchResult:
-    """One bench's JSON; `get` reads a field or raises Unmeasured naming the file and the field."""
+    """One bench's JSON; `get` reads a field or raises Unmeasured naming the file and the field.
 
-    def __init__(self, name: str, results_dir: str):
+    `measured_at` is where its figures were measured, held against the checkout's `head`.
+    """
+
+    def __init__(self, name: str, results_dir: str, head: str | None):
         self.name, self.path = name, os.path.join(results_dir, f"{name}.json")
         self.problems: list[str] = []
-        self.data, self.status = None, "missing"
+        self.data, self.status, self.measured_at = None, "missing", None
         if not os.path.exists(self.path):
             self.problems.append(f"{shown(self.path)} is missing: run `{bench_command(name)}`")
             return
         try:
             self.data = load_result(self.path)
             self.status = "measured"
+            self.measured_at = code_measured_on(self.data, head)
         except ValueError as error:
             self.problems.append(str(error))
             self.status = "malformed"
@@ -176,6 +204,7 @@ class BenchResult:
                 raise Unmeasured(f"{shown(self.path)} has no value for {label!r} (null)")
             text = " - ".join(fmt.format(end) for end in number) if isinstance(number, list) else fmt.format(number)
             row.value, row.display = number, text + (f" ({detail()})" if detail else "")
+            row.measured_at = self.measured_at
         except Unmeasured as missing:
             self.unmeasured(missing)
         except MISSHAPEN as error:
@@ -210,6 +239,19 @@ def load_result(path: str) -> dict:
         raise ValueError(f"{shown(path)} holds a {type(data).__name__}, not a JSON object of figures: "
                          "rerun its bench")
     return data
+
+
+def code_measured_on(data: dict, head: str | None) -> dict:
+    """{"commit", "dirty", "marks"} of a bench's JSON: the code it was measured on, and MARKS against `head`.
+
+    Only a figure measured at `head` on a clean tree goes unmarked; with no `head` (not a git
+    checkout) every figure is NOT_HEAD.
+    """
+    commit, dirty = data.get("commit"), data.get("dirty")
+    if not isinstance(commit, str):
+        return {"commit": None, "dirty": None, "marks": [NO_COMMIT]}
+    marks = ([] if commit == head else [NOT_HEAD]) + ([] if dirty is False else [DIRTY])
+    return {"commit": commit, "dirty": dirty, "marks": marks}
 
 
 def bench_command(name: str) -> str:
@@ -386,32 +428,72 @@ TABLE_ROWS = {  # bench -> its rows of the table; the other benches are run and 
 }
 
 
-def collect(results_dir: str = RESULTS_DIR, suite_run: dict | None = None) -> dict:
-    """The summary (module docstring) of the JSON in `results_dir`."""
-    results = {name: BenchResult(name, results_dir) for name in BENCHES}
+def collect(results_dir: str = RESULTS_DIR, suite_run: dict | None = None, repo: str = REPO) -> dict:
+    """The summary (module docstring) of the JSON in `results_dir`, held against the HEAD of the checkout `repo`."""
+    head, head_dirty = checkout_commit(repo)
+    results = {name: BenchResult(name, results_dir, head) for name in BENCHES}
     rows = [row.as_dict() for name, make_rows in TABLE_ROWS.items() for row in make_rows(results[name])]
     return {
         "schema_version": SCHEMA_VERSION,
         "collected_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "checkout": {"commit": head, "dirty": head_dirty},
         "rows": rows,
-        "benches": {name: {"file": shown(result.path), "status": result.status, "command": result.command}
+        "benches": {name: {"file": shown(result.path), "status": result.status, "command": result.command,
+                           "measured_at": result.measured_at}
                     for name, result in results.items()},
         "not_measured": [{"bench": name, "file": shown(result.path), "problem": problem}
                          for name, result in results.items() if name in TABLE_ROWS for problem in result.problems],
+        "not_current": not_current(rows, results),
         "suite_run": suite_run,
     }
 
 
+def not_current(rows: list[dict], results: dict[str, BenchResult]) -> list[dict]:
+    """One entry per bench whose figures in `rows` are marked: its file, where it measured them, and which."""
+    marked: dict[str, list[str]] = {}
+    for row in rows:
+        if row["measured_at"] and row["measured_at"]["marks"]:
+            marked.setdefault(row["bench"], []).append(row["figure"])
+    return [{"bench": name, "file": shown(results[name].path), **results[name].measured_at, "figures": figures}
+            for name, figures in marked.items()]
+
+
 def markdown(summary: dict) -> str:
-    """The table (figure | value | goal | met? | measured by), then what was not measured and why."""
-    lines = ["| figure | value | goal | met? | measured by |", "| --- | --- | --- | --- | --- |"]
+    """The table (figure | value | goal | met? | measured at | measured by), what its marks mean,
+    then what was not measured and why."""
+    lines = ["| figure | value | goal | met? | measured at | measured by |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for row in summary["rows"]:
         goal = Goal(**row["goal"]).text() if row["goal"] else "-"
         met = "-" if row["met"] is None else ("yes" if row["met"] else "no")
-        lines.append(f"| {row['figure']} | {row['display']} | {goal} | {met} | `{row['command']}` |")
+        lines.append(f"| {row['figure']} | {row['display']} | {goal} | {met} | "
+                     f"{measured_at_cell(row['measured_at'])} | `{row['command']}` |")
+    lines += marks_note(summary)
     if summary["not_measured"]:
         lines += ["", "Not measured:"] + [f"- {entry['problem']}" for entry in summary["not_measured"]]
     return "\n".join(lines) + "\n"
+
+
+def measured_at_cell(measured_at: dict | None) -> str:
+    """The short commit, then the figure's marks in bold; "-" for a figure not measured."""
+    if measured_at is None:
+        return "-"
+    commit = [f"`{measured_at['commit'][:SHORT_COMMIT]}`"] if measured_at["commit"] else []
+    marks = [f"**{', '.join(measured_at['marks'])}**"] if measured_at["marks"] else []
+    return " ".join(commit + marks)
+
+
+def marks_note(summary: dict) -> list[str]:
+    """The lines under the table that explain the marks it shows; none when no figure is marked."""
+    shown_marks = {mark for row in summary["rows"] if row["measured_at"] for mark in row["measured_at"]["marks"]}
+    if not shown_marks:
+        return []
+    head = summary["checkout"]["commit"]
+    where = (f"the checkout's HEAD was `{head[:SHORT_COMMIT]}` when this table was written" if head
+             else "this table was written outside a git checkout, so no figure could be shown as current")
+    return (["", f"Measured at: the commit whose code measured the figure; {where}. A marked figure may not "
+                 "hold for the code at HEAD; rerun its bench (the command under \"measured by\") to refresh it."]
+            + [f"- **{mark}**: {meaning}" for mark, meaning in MARKS.items() if mark in shown_marks])
 
 
 def replace_block(text: str, block: str, source: str) -> str:
@@ -425,14 +507,21 @@ def replace_block(text: str, block: str, source: str) -> str:
     return f"{head}{BLOCK_START}\n{block.rstrip()}\n{BLOCK_END}{tail}"
 
 
-def write_summary(summary: dict, results_dir: str = RESULTS_DIR, readme: str = README) -> None:
-    """summary.json and summary.md in `results_dir`, and the table into `readme`'s block, each atomically."""
+def write_summary(summary: dict, results_dir: str = RESULTS_DIR, docs_table: str = DOCS_TABLE) -> None:
+    """summary.json and summary.md in `results_dir`, then the table into `docs_table`'s block, each atomically.
+
+    The summary files are written first: a `docs_table` without the block (ValueError naming
+    it) loses no figure of a long run.
+    """
     table = markdown(summary)
-    with open(readme) as handle:
-        updated = replace_block(handle.read(), table, shown(readme))
     write_json(summary, os.path.join(results_dir, SUMMARY_JSON))
     write_text(table, os.path.join(results_dir, SUMMARY_MD))
-    write_text(updated, readme)
+    if not os.path.exists(docs_table):
+        raise ValueError(f"{shown(docs_table)} is missing: it must hold {BLOCK_START} and then {BLOCK_END} "
+                         "around the benchmark table")
+    with open(docs_table) as handle:
+        updated = replace_block(handle.read(), table, shown(docs_table))
+    write_text(updated, docs_table)
 
 
 def run_bench(name: str, results_dir: str = RESULTS_DIR) -> dict:
@@ -475,8 +564,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip", nargs="+", choices=list(BENCHES), default=[], metavar="NAME",
                         help="run every bench but these")
     parser.add_argument("--collect", action="store_true",
-                        help="run nothing: rebuild the summary and the README table from bench/results/")
+                        help="run nothing: rebuild the summary and the table in docs/benchmarks.md from bench/results/")
     return parser.parse_args(argv)
+
+
+def log_summary(summary: dict) -> None:
+    """Warns of every figure not measured and of every bench whose figures are marked."""
+    for entry in summary["not_measured"]:
+        _LOG.warning("not measured: %s", entry["problem"])
+    for entry in summary["not_current"]:
+        _LOG.warning("%s: %d figures marked %s%s", entry["file"], len(entry["figures"]), ", ".join(entry["marks"]),
+                     f" (measured at {entry['commit']})" if entry["commit"] else "")
 
 
 def main() -> None:
@@ -488,13 +586,16 @@ def main() -> None:
         load_start = os.getloadavg()
         suite_run = {"benches": run_benches(ran), "machine": machine_info(load_start)}
     summary = collect(suite_run=suite_run)
-    write_summary(summary)
     print(markdown(summary))
-    for entry in summary["not_measured"]:
-        _LOG.warning("not measured: %s", entry["problem"])
+    log_summary(summary)
     failed = failures(summary, ran)
     for name, problem in failed.items():
         _LOG.error("bench %s failed: %s", name, problem)
+    try:
+        write_summary(summary)
+    except ValueError as error:
+        _LOG.error("%s", error)
+        sys.exit(1)
     if failed:
         sys.exit(1)
 

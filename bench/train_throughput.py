@@ -34,13 +34,13 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from record import run_record
 
 from trainer.hparams import HParams
 from trainer.model.backbone import embedding_variables
@@ -52,13 +52,10 @@ from trainer.training.train import compiled_ranker
 from transform.beam_pipeline import run_transform
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.simulator.config import SimulatorConfig
 from transform.simulator.simulate import simulate
 from transform.spec import packaged_spec
 from transform.splits import TRAIN_SPLIT, split_patterns, transformed_pattern
-
-from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "train_throughput.json")
 WARMUP_STEPS = 30
@@ -204,9 +201,7 @@ def main() -> None:
         seconds = compare_sides(sides, args.rounds, args.steps)
     rates = examples_per_s(seconds, args.steps * hparams.batch_size)
     figures = {
-        "command": " ".join(["python", "bench/train_throughput.py", *sys.argv[1:]]),
-        **provenance(),
-        "machine": machine_info(load_start),
+        **run_record(load_start),
         "model": "HParams() defaults, packaged homefeed spec",
         "batch_size": hparams.batch_size,
         "train_rows": scaling[-1]["train_rows"],

@@ -22,20 +22,18 @@ import json
 import logging
 import os
 import resource
-import sys
 import tempfile
 import time
+
+from record import run_record
 
 from transform.beam_pipeline import run_transform
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.simulator.config import SimulatorConfig
 from transform.simulator.simulate import simulate
 from transform.spec import packaged_spec
 from transform.splits import REQUIRED_SPLITS, split_patterns
-
-from machine import machine_info
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "transform_throughput.json")
 IN_MEMORY, MULTI_PROCESSING = "in_memory", "multi_processing_2_workers"
@@ -122,9 +120,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work_dir:
         results = measure(sizes, set(args.multi_processing_sizes), work_dir)
     figures = {
-        "command": " ".join(["python", "bench/transform_throughput.py", *sys.argv[1:]]),
-        **provenance(),
-        "machine": machine_info(load_start),
+        **run_record(load_start),
         "rows": {str(rows): {split: simulator_config(rows).rows(split) for split in REQUIRED_SPLITS} for rows in sizes},
         "modes": {mode: " ".join(beam_args) or "DirectRunner, in memory" for mode, beam_args in MODES.items()},
         "results": results,

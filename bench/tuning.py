@@ -18,10 +18,10 @@ import dataclasses
 import json
 import logging
 import os
-import platform
 import shutil
-import sys
 import time
+
+from record import run_record
 
 from pipeline.end_to_end import data_stage
 from trainer.config import RunConfig
@@ -36,7 +36,6 @@ from trainer.tuning.tuner import build_tuner
 from transform.beam_pipeline import run_transform
 from transform.common.files import write_json
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
@@ -93,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging()
     spec, config = packaged_spec(), SimulatorConfig(train_rows=args.train_rows, **WORLD)
-    start = time.perf_counter()
+    load_start, start = os.getloadavg(), time.perf_counter()
     transform_dir, rows = prepare(spec, args.work_dir, config, args.reuse_data)
     data = SearchData.from_transform_dir(transform_dir)
     default, default_backbone = default_figures(spec, data, args.objective)
@@ -110,9 +109,7 @@ def main() -> None:
     name, direction = OBJECTIVES[args.objective]
     gain = best["score"] - default["score"]
     figures = {
-        "command": "python bench/tuning.py " + " ".join(sys.argv[1:]),
-        **provenance(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        **run_record(load_start),
         "simulator_config": dataclasses.asdict(config),
         "rows": rows,
         "oracle": args.oracle,

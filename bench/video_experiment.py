@@ -5,18 +5,17 @@
 Runs `feedrank video-experiment` with its defaults (`trainer.experiments.video_experiment`: 1M training,
 200k eval and 200k calibration rows of the default simulated world, 2 epochs, top 5), prints
 the before/after table and writes bench/results/video_experiment.json (with the command,
-package version and machine), video_experiment.txt and the trade-off plot
+provenance and machine), video_experiment.txt and the trade-off plot
 video_experiment.png.
 """
 import argparse
 import os
-import platform
-import sys
+
+from record import run_record
 
 from trainer.experiments.video_experiment import run_video_experiment, write_video_experiment
 from trainer.experiments.video_world import EXPERIMENT_HPARAMS, EXPERIMENT_WORLD
 from transform.common.logs import configure_logging
-from transform.common.provenance import provenance
 from transform.spec import packaged_spec
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -27,14 +26,9 @@ def main() -> None:
     parser.add_argument("--work-dir", default="runs/video_experiment")
     args = parser.parse_args()
     configure_logging()
-    spec = packaged_spec()
+    spec, load_start = packaged_spec(), os.getloadavg()
     report = run_video_experiment(spec, args.work_dir, EXPERIMENT_WORLD, EXPERIMENT_HPARAMS)
-    report = {
-        "command": "python bench/video_experiment.py " + " ".join(sys.argv[1:]),
-        **provenance(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        **report,
-    }
+    report = {**run_record(load_start), **report}
     print(write_video_experiment(spec, report, RESULTS_DIR), flush=True)
 
 

@@ -25,15 +25,20 @@ def package_version() -> str:
 
 @functools.lru_cache(maxsize=1)
 def source_commit() -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the checkout the package runs from; (None, None) outside a git checkout.
+    """(commit, dirty) of the checkout the package runs from; (None, None) outside a git checkout."""
+    return checkout_commit(SOURCE_ROOT)
+
+
+def checkout_commit(root: str) -> tuple[str | None, bool | None]:
+    """(HEAD commit, dirty) of the git checkout at `root`; (None, None) if `root` is not one.
 
     dirty: tracked files that hold code differ from the commit (NOT_CODE paths aside).
     """
-    if not os.path.exists(os.path.join(SOURCE_ROOT, ".git")):
+    if not os.path.exists(os.path.join(root, ".git")):
         return None, None
     try:
-        commit = _git("rev-parse", "HEAD")
-        changes = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE)
+        commit = _git(root, "rev-parse", "HEAD")
+        changes = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE)
     except (OSError, subprocess.CalledProcessError):
         return None, None
     return commit, bool(changes)
@@ -45,6 +50,6 @@ def provenance() -> dict:
     return {"package_version": package_version(), "commit": commit, "dirty": dirty}
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", SOURCE_ROOT, *args], capture_output=True, text=True, check=True,
+def _git(root: str, *args: str) -> str:
+    return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, check=True,
                           timeout=30).stdout.strip()
