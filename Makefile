@@ -1,5 +1,6 @@
-# Two commands for a fresh clone: `make run` (the whole job) and `make test`.
-# Both create .venv and install the locked dependencies the first time.
+# Two commands for a fresh clone: `make run` (the whole job) and `make test` (every test;
+# `make test-fast` leaves out the end-to-end tier, tests marked e2e). Each creates .venv and
+# installs the locked dependencies the first time.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ CENSUS_ROOT ?= ../shared/datasets/census-income
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run census test bench bench-collect clean
+.PHONY: install run census test test-fast bench bench-collect clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +28,9 @@ census: install
 
 test: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest tests -m "not e2e" $(PYTEST_ARGS)
 
 # Every benchmark under bench/ (hours on 2 cores), then bench/results/summary.json, summary.md and
 # the table in docs/benchmarks.md; e.g. BENCH_ARGS="--only transform_throughput".

@@ -11,6 +11,7 @@ spec's 30-day engagement counters), then prints and writes bench/results/end_to_
 - wall seconds and peak resident memory (RSS) per stage (`pipeline/stage_metrics.py`: the
   process's peak is reset before each stage), and total seconds;
 - the SavedModel's size: bytes of the export's version directory (variables, assets, warmup);
+- the disk the run directory takes, and the virtual environment the bench runs in;
 - per task, the eval AUC beside the true-probability AUC, their ratio, and the calibration
   ratio and ECE before and after calibration;
 - the calibration ratio after calibration of every task x pin_type cell with at least
@@ -28,6 +29,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 
 import numpy as np
@@ -185,6 +187,8 @@ def main() -> None:
         "seconds": {**read_run_json(args.output, "timings.json"), "total": round(total, 1)},
         "peak_memory": read_run_json(args.output, PEAK_MEMORY),
         "saved_model": {"bytes": saved_model_bytes, "mb": round(saved_model_bytes / 2**20, 2)},
+        "disk_mb": {"run_dir": round(directory_bytes(args.output) / 2**20, 1),
+                    "virtual_environment": round(directory_bytes(sys.prefix) / 2**20, 1)},
         "tasks": quality(result["report"]),
         "calibration_by_pin_type": calibration_by_pin_type(result["report"]),
         "feed_quality": top_k_utility(spec, columns, groups, args.top_k),

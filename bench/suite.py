@@ -87,6 +87,8 @@ MARKS = {  # why a figure may not hold for the checkout's code -> what the note 
 }
 E2E_RUN_DIR = "runs/bench"
 BENCHES = {  # running order -> arguments beyond the bench's defaults
+    "cli_startup": [],
+    "test_times": [],
     "transform_throughput": [],
     "train_throughput": [],
     "end_to_end": ["--output", E2E_RUN_DIR],
@@ -373,8 +375,12 @@ def end_to_end_rows(result: BenchResult) -> list[Row]:
 
     return [
         result.figure("end-to-end job wall time", lambda: result.get("seconds", "total"), "{:,.0f} s",
-                      detail=lambda: f"{result.get('rows', 'train'):,} training rows, epochs: {result.get('hparams', 'epochs')}"),
+                      detail=lambda: f"{result.get('rows', 'train'):,} training rows, "
+                                     f"epochs: {result.get('hparams', 'epochs')}"),
         result.figure("SavedModel size", lambda: result.get("saved_model", "mb"), "{:.1f} MB"),
+        result.figure("disk, end-to-end run directory", lambda: result.get("disk_mb", "run_dir"), "{:,.0f} MB"),
+        result.figure("disk, virtual environment", lambda: result.get("disk_mb", "virtual_environment"),
+                      "{:,.0f} MB"),
         *result.each(("peak_memory",), "peak memory (RSS) of each end-to-end stage", memory),
         *result.each(("tasks",), "AUC / true-probability AUC per task", aucs),
         result.figure("calibration ratio range over task x pin_type (end-to-end eval split)",
@@ -418,7 +424,29 @@ def _widest_range(tasks: dict) -> list[float] | None:
     return [min(low for low, _ in ranges), max(high for _, high in ranges)] if ranges else None
 
 
+def cli_rows(result: BenchResult) -> list[Row]:
+    return [
+        result.figure("feedrank --help, slowest command (median of runs)", lambda: result.get("slowest_median_s"),
+                      "{:.2f} s", goal=lambda: Goal(max=result.get("goal", "max_seconds")),
+                      detail=lambda: f"{len(result.get('commands'))} commands, {result.get('repeats')} runs each"),
+        result.figure("feedrank --help, lines on stderr (every command)", lambda: result.get("stderr_lines"), "{:d}",
+                      goal=lambda: Goal(max=0)),
+    ]
+
+
+def test_time_rows(result: BenchResult) -> list[Row]:
+    labels = {"fast": "make test-fast (unit tier)", "full": "make test (both tiers)"}
+
+    def tier(name: str) -> Row:
+        return result.figure(f"test time, {labels[name]}", lambda: result.get("tiers", name, "seconds"), "{:,.0f} s",
+                             detail=lambda: result.get("tiers", name, "summary"))
+
+    return [tier(name) for name in labels]
+
+
 TABLE_ROWS = {  # bench -> its rows of the table; the other benches are run and listed only
+    "cli_startup": cli_rows,
+    "test_times": test_time_rows,
     "transform_throughput": transform_rows,
     "train_throughput": train_rows,
     "serving_latency": serving_rows,

@@ -14,6 +14,11 @@ from transform.simulator.config import SimulatorConfig  # noqa: E402
 from transform.spec import packaged_spec  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: runs the real pipeline (Beam, training, export, subprocesses); "
+                                       "`make test-fast` leaves these out")
+
+
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
     """The whole job on small simulated data, once per session: {"dir", "export_dir", "report"}.

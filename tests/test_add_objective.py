@@ -21,6 +21,8 @@ from transform.simulator.simulate import simulate
 from transform.spec import SpecError, packaged_spec
 from transform.splits import split_patterns
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 TINY_WORLD = SimulatorConfig(seed=5, n_users=300, n_pins=1000, n_creators=100, train_rows=6000, eval_rows=2000,
                              calibration_rows=2000, rows_per_shard=6000)
 TINY_TRAINING = {"epochs": 1, "batch_size": 256, "bottom_units": [32], "tower_units": [8], "expert_units": [16],

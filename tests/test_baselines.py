@@ -6,7 +6,11 @@ import tensorflow as tf
 from tests.helpers import shop_spec
 from tests.test_model import HPARAMS, VOCAB_SIZES, _batch
 from trainer.experiments.baselines import (
-    PINNABILITY, PinnabilityRanker, build_pinnability_backbone, pinnability_target, single_task_hparams,
+    PINNABILITY,
+    PinnabilityRanker,
+    build_pinnability_backbone,
+    pinnability_target,
+    single_task_hparams,
     single_task_spec,
 )
 from trainer.hparams import hparams_from_dict

@@ -18,6 +18,8 @@ from transform.simulator.simulate import simulate
 from transform.spec import packaged_spec
 from transform.splits import REQUIRED_SPLITS, split_patterns, transformed_pattern
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 

@@ -8,7 +8,12 @@ import tensorflow as tf
 
 from tests.helpers import shop_spec
 from trainer.calibration.calibrators import (
-    CalibrationFit, Calibrator, fit_calibrators, fit_logistic, fit_task_calibrator, sigmoid,
+    CalibrationFit,
+    Calibrator,
+    fit_calibrators,
+    fit_logistic,
+    fit_task_calibrator,
+    sigmoid,
 )
 from trainer.hparams import HParams
 from trainer.model.backbone import build_backbone

@@ -25,6 +25,8 @@ from transform.simulator.simulate import simulate
 from transform.spec import packaged_spec, spec_from_dict
 from transform.splits import split_patterns, transformed_pattern
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 SPEC = packaged_spec()
 TINY_WORLD = SimulatorConfig(seed=5, n_users=50, n_pins=120, n_creators=20, train_rows=2_000, eval_rows=400,
                              calibration_rows=400, rows_per_shard=1_000)

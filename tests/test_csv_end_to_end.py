@@ -23,6 +23,8 @@ from trainer.hparams import HParams
 from transform.spec import spec_from_dict
 from transform.splits import split_patterns
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 ROWS = 4000
 SPEC = {
     "name": "shop_sessions",

@@ -21,6 +21,8 @@ from trainer.hparams import HParams
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 FAST_TRAINING = HParams(**FAST_TRAINING_SETTINGS)
 OUR_MODULES = {"transform", "trainer", "serving", "tensorflow_transform", "tfx_bsl", "tf_keras", "apache_beam"}
 

@@ -24,6 +24,8 @@ from trainer.training.train import load_trained
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 SPEC = packaged_spec()
 # (step of the write that fails, what it raises): after the SavedModel and the warmup requests
 # are written, and after the SavedModel only.

@@ -7,7 +7,13 @@ import pytest
 
 from tests.helpers import example, shop_spec, write_records
 from trainer.evaluation.feed_quality import (
-    ORACLE, RANDOM, calibrated_utility, feed_quality, ranking_quality, read_group_keys, true_utility,
+    ORACLE,
+    RANDOM,
+    calibrated_utility,
+    feed_quality,
+    ranking_quality,
+    read_group_keys,
+    true_utility,
 )
 from trainer.evaluation.report import EvalColumns
 

@@ -26,6 +26,8 @@ from trainer.training.train import JobOptions, TrainingData
 from transform.common.logs import configure_logging
 from transform.spec import packaged_spec
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 WORKERS = 2
 TRAIN_STEPS = 12
 WORKER_HPARAMS = {**FAST_TRAINING_SETTINGS, "batch_size": 256, "validation_steps": 1}

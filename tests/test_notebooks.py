@@ -11,6 +11,8 @@ from nbclient import NotebookClient
 
 from pipeline.sample_run import NOTEBOOK_DIR_ENV
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 NOTEBOOKS = ("01_data_and_transform", "02_training", "03_calibration", "04_utility_and_serving")
 

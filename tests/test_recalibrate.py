@@ -12,6 +12,8 @@ from serving.recalibrate import recalibrate
 from trainer.export.versions import list_versions
 from transform.spec import packaged_spec
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 SPEC = packaged_spec()
 
 

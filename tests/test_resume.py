@@ -29,6 +29,8 @@ from trainer.training.schedule import Schedule
 from trainer.training.train import STEPS, training_stream
 from transform.splits import TRAIN_SPLIT, transformed_pattern
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 EPOCHS, BATCH_SIZE, SAVE_EVERY = 2, 256, 5
 HPARAMS = {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "bottom_units": [32], "tower_units": [8],
            "validation_steps": 1, "shuffle_buffer": 1000}

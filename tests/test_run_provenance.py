@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from pipeline import end_to_end
 from tests.helpers import FAST_TRAINING_SETTINGS, SMALL_WORLD_SETTINGS
 from trainer.config import RunConfig, load_run_config
@@ -26,6 +28,7 @@ def read_json(*parts: str) -> dict:
         return json.load(handle)
 
 
+@pytest.mark.e2e
 def test_run_config_holds_the_provenance_and_every_resolved_setting(small_run):
     saved = read_json(small_run["dir"], end_to_end.RUN_CONFIG)
     assert saved == {**PROVENANCE, "stage": "run", "config": CONFIG_DICT}
@@ -34,10 +37,12 @@ def test_run_config_holds_the_provenance_and_every_resolved_setting(small_run):
     assert set(CONFIG_DICT) == {"spec", "simulator", "hparams", "job", "search", "beam_args"}
 
 
+@pytest.mark.e2e
 def test_a_saved_run_config_reads_back_as_the_same_configuration(small_run):
     assert load_run_config(os.path.join(small_run["dir"], end_to_end.RUN_CONFIG)) == CONFIG
 
 
+@pytest.mark.e2e
 def test_each_stage_directory_and_the_export_hold_the_config(small_run):
     run_dir = small_run["dir"]
     expected = {

@@ -34,8 +34,15 @@ from trainer.evaluation.predict import score_examples
 from trainer.export import load_check
 from trainer.export.model_card import read_card
 from trainer.export.signatures import (
-    HEAD_LOGITS, SERVING_DEFAULT, SERVING_RAW, SERVING_RAW_WEIGHTED, SERVING_WEIGHTED, SIGNATURES, TRANSFORM_FEATURES,
-    UTILITY_WEIGHTS, ServingModule,
+    HEAD_LOGITS,
+    SERVING_DEFAULT,
+    SERVING_RAW,
+    SERVING_RAW_WEIGHTED,
+    SERVING_WEIGHTED,
+    SIGNATURES,
+    TRANSFORM_FEATURES,
+    UTILITY_WEIGHTS,
+    ServingModule,
 )
 from trainer.export.versions import list_versions
 from trainer.export.warmup import WARMUP_BATCH_SIZES, WARMUP_FILE, read_warmup_requests, request_rows
@@ -46,11 +53,14 @@ from transform.simulator.config import SimulatorConfig
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 SPEC = packaged_spec()
 TINY_WORLD = SimulatorConfig(
     seed=5, n_users=300, n_pins=1_000, n_creators=100, train_rows=12_000, eval_rows=3_000,
     calibration_rows=8_000, rows_per_shard=8_000,
 )
+
 TINY_MODEL = HParams(epochs=1, batch_size=512, bottom_units=(32,), tower_units=(8,), validation_steps=1)
 REQUEST_WEIGHTS = [0.5, 1.0, 3.0, 12.0, -45.0, 2.0]   # spec task order
 NEW_DEFAULTS = {"save": 12.0, "hide": -45.0}

@@ -19,6 +19,8 @@ from trainer.model.scoring import UTILITY
 from transform.spec import packaged_spec
 from transform.splits import split_patterns
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 THREADS = 8
 REQUESTS = 2000
 WARMUP_REQUESTS = 400

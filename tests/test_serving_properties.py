@@ -21,6 +21,8 @@ from trainer.model.scoring import UTILITY
 from transform.schema import TF_DTYPES
 from transform.spec import packaged_spec
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 SPEC = packaged_spec()
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, database=None,
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -5,13 +5,12 @@ import os
 import subprocess
 import sys
 
-import transform  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-
 import numpy as np
 import pytest
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
+import transform  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from transform.schema import logged_data_feature_spec, read_schema, schema_from_spec
 from transform.simulator.config import SimulatorConfig
 from transform.simulator.history import HISTORY_COUNTERS, HISTORY_FEATURES, history_rows

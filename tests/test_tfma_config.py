@@ -8,6 +8,8 @@ import tensorflow_transform as tft
 from trainer.evaluation.tfma_config import eval_config
 from transform.spec import packaged_spec
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 SPEC = packaged_spec()
 
 

@@ -72,6 +72,7 @@ def trainer_run(small_run, tmp_path_factory):
     return {"args": args, "outputs": serve_in_fresh_process(args.serving_model_dir, rows, serve_dir)}
 
 
+@pytest.mark.e2e
 def test_run_fn_leaves_a_servable_model_in_serving_model_dir(trainer_run):
     serving_dir = trainer_run["args"].serving_model_dir
     assert os.path.exists(os.path.join(serving_dir, "saved_model.pb"))
@@ -88,6 +89,7 @@ def test_run_fn_leaves_a_servable_model_in_serving_model_dir(trainer_run):
                                    atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_run_fn_trains_the_tuner_hyperparameters_for_train_steps(trainer_run):
     trained = load_trained(os.path.join(trainer_run["args"].model_run_dir, tfx_module.TRAINED_MODEL_SUBDIR))
     assert trained.steps == {"epochs": 1, "planned": TRAIN_STEPS, "resumed_from": 0, "run": TRAIN_STEPS,

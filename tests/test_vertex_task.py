@@ -53,6 +53,7 @@ def _scalars(log_dir: str) -> dict[str, list[float]]:
     return values
 
 
+@pytest.mark.e2e
 def test_only_the_export_lands_in_aip_model_dir(vertex_run):
     export_dir = vertex_run["root"] / "model"
     assert sorted(os.listdir(vertex_run["root"])) == ["hparams.json", "model", "tensorboard"]
@@ -64,6 +65,7 @@ def test_only_the_export_lands_in_aip_model_dir(vertex_run):
     assert "job: exported" in vertex_run["log"]
 
 
+@pytest.mark.e2e
 def test_tensorboard_has_per_task_scalars(vertex_run):
     log_dir = str(vertex_run["root"] / "tensorboard")
     train, validation = _scalars(os.path.join(log_dir, "train")), _scalars(os.path.join(log_dir, "validation"))

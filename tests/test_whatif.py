@@ -17,6 +17,8 @@ from trainer.training.input import raw_record_dataset
 from transform.spec import packaged_spec
 from transform.splits import EVAL_SPLIT, split_pattern
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
+
 SPEC = packaged_spec()
 NEW_WEIGHTS = "save=12,hide=-45"
 
