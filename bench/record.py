@@ -4,6 +4,7 @@ The command is the one the docs quote to reproduce a figure; the provenance (pac
 commit, dirty) lets bench/suite.py tell a figure measured on the checkout's HEAD from one
 measured on other code; the machine says how busy the shared cores were around the timings.
 """
+import datetime
 import os
 import shlex
 import sys
@@ -23,8 +24,11 @@ def bench_command() -> str:
 
 
 def run_record(load_average_start: tuple[float, float, float]) -> dict:
-    """{"command", "package_version", "commit", "dirty", "machine"} for a bench run now ending.
+    """{"command", "finished_at", "package_version", "commit", "dirty", "machine"} for a bench run now ending.
 
-    `load_average_start` is `os.getloadavg()` taken as the run began (bench/machine.py).
+    `load_average_start` is `os.getloadavg()` taken as the run began (bench/machine.py);
+    `finished_at` is the UTC time now, so the docs can date each figure.
     """
-    return {"command": bench_command(), **provenance(), "machine": machine_info(load_average_start)}
+    finished_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"command": bench_command(), "finished_at": finished_at, **provenance(),
+            "machine": machine_info(load_average_start)}

@@ -1,5 +1,6 @@
 """bench/suite.py: the summary table built from benches' JSON, goals, the commit that measured each
 figure, the table's block in docs/benchmarks.md, bad files; bench/record.py: what each JSON opens with."""
+import datetime
 import importlib.util
 import json
 import os
@@ -302,3 +303,5 @@ def test_a_bench_records_its_command_as_run_from_the_repository_root(load_bench,
     assert {key: entry[key] for key in provenance()} == provenance()
     assert entry["machine"]["cpus"] == os.cpu_count()
     assert set(entry["machine"]) == {"cpus", "platform", "load_average_start", "load_average_end", "busy"}
+    finished = datetime.datetime.fromisoformat(entry["finished_at"])
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - finished).total_seconds()) < 60
