@@ -109,26 +109,21 @@ def _add_common(command):
                          "log lines")
 
 
-def _add_output(command):
-    command.add_argument("--output", required=True, metavar="DIR", help="output directory")
+_DIRECTORIES = {  # required directory flags -> help
+    "output": "output directory",
+    "data": "raw data directory with train/ eval/ calibration/ (and optionally test/)",
+    "transform": "tf.Transform output directory",
+    "model-dir": "trained model directory",
+    "export-dir": "TF Serving model base path: one numeric subdirectory per version",
+}
 
 
-def _add_data(command):
-    command.add_argument("--data", required=True, metavar="DIR",
-                         help="raw data directory with train/ eval/ calibration/ (and optionally test/)")
-
-
-def _add_transform(command):
-    command.add_argument("--transform", required=True, metavar="DIR", help="tf.Transform output directory")
-
-
-def _add_model_dir(command):
-    command.add_argument("--model-dir", required=True, metavar="DIR", help="trained model directory")
-
-
-def _add_export_dir(command):
-    command.add_argument("--export-dir", required=True, metavar="DIR",
-                         help="TF Serving model base path: one numeric subdirectory per version")
+def _directories(*flags: str):
+    """An adder of the required `--<flag> DIR` of each flag."""
+    def add(command):
+        for flag in flags:
+            command.add_argument(f"--{flag}", required=True, metavar="DIR", help=_DIRECTORIES[flag])
+    return add
 
 
 def _add_hparams(command):
@@ -201,22 +196,22 @@ def _add_video_experiment(command):
 
 
 _COMMANDS = {
-    "run": (_add_output, _add_world, _add_hparams),
+    "run": (_directories("output"), _add_world, _add_hparams),
     "config": (_add_world, _add_hparams, _add_job, _add_search),
     "validate": (),
-    "ingest": (_add_output,),
-    "simulate": (_add_output, _add_world),
-    "transform": (_add_data, _add_output),
-    "train": (_add_transform, _add_model_dir, _add_hparams, _add_job),
-    "evaluate": (_add_transform, _add_model_dir, _add_data, _add_output),
-    "export": (_add_transform, _add_model_dir, _add_data, _add_export_dir),
-    "reweight": (_add_export_dir, _add_reweight, _add_version),
-    "recalibrate": (_add_export_dir, _add_recalibrate, _add_version),
-    "add-objective": (_add_transform, _add_data, _add_output, _add_hparams, _add_seeds, _add_candidate),
-    "compare": (_add_transform, _add_data, _add_output, _add_hparams, _add_seeds, _add_comparison, _add_k),
-    "whatif": (_add_export_dir, _add_output, _add_whatif, _add_version, _add_k),
-    "video-experiment": (_add_output, _add_video_experiment, _add_k),
-    "tune": (_add_transform, _add_output, _add_hparams, _add_search),
+    "ingest": (_directories("output"),),
+    "simulate": (_directories("output"), _add_world),
+    "transform": (_directories("data", "output"),),
+    "train": (_directories("transform", "model-dir"), _add_hparams, _add_job),
+    "evaluate": (_directories("transform", "model-dir", "data", "output"),),
+    "export": (_directories("transform", "model-dir", "data", "export-dir"),),
+    "reweight": (_directories("export-dir"), _add_reweight, _add_version),
+    "recalibrate": (_directories("export-dir"), _add_recalibrate, _add_version),
+    "add-objective": (_directories("transform", "data", "output"), _add_hparams, _add_seeds, _add_candidate),
+    "compare": (_directories("transform", "data", "output"), _add_hparams, _add_seeds, _add_comparison, _add_k),
+    "whatif": (_directories("export-dir", "output"), _add_whatif, _add_version, _add_k),
+    "video-experiment": (_directories("output"), _add_video_experiment, _add_k),
+    "tune": (_directories("transform", "output"), _add_hparams, _add_search),
 }
 
 
