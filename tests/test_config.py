@@ -2,6 +2,7 @@
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import yaml
 
@@ -17,7 +18,7 @@ from transform.spec import packaged_spec, spec_from_dict
 
 @pytest.mark.parametrize("make, message", [
     (lambda: HParams(epochs="3"), "epochs: expected an integer, got '3'"),
-    (lambda: HParams(bottom_units=[64]), r"bottom_units: expected a list of integers, got \[64\]"),
+    (lambda: HParams(bottom_units=["64"]), r"bottom_units: expected a list of integers, got \('64',\)"),
     (lambda: HParams(dropout=True), "dropout: expected a number, got True"),
     (lambda: HParams(architecture="moe"), "architecture: 'moe' is not one of"),
     (lambda: HParams(loss_weights={"buy": float("nan")}), r"loss_weights\['buy'\] must be a finite number"),
@@ -76,6 +77,11 @@ def test_an_inline_spec_and_a_written_config_read_back_equal(tmp_path):
     assert load_run_config(str(path)) == config
     path.write_text(json.dumps({"config": config.to_dict(), "commit": "abc", "stage": "run"}))
     assert load_run_config(str(path)) == config
+
+
+def test_code_gets_the_same_shaping_as_files():
+    assert HParams(bottom_units=[32, 16], dropout=0) == HParams(bottom_units=(32, 16), dropout=0.0)
+    assert type(SimulatorConfig(train_rows=np.int64(9)).to_dict()["train_rows"]) is int
 
 
 def test_runtime_fields_are_neither_checked_nor_saved():

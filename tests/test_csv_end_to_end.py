@@ -86,7 +86,7 @@ def test_ingest_wrote_every_declared_split(run):
     rows = {split: stats["rows"] for split, stats in metadata["splits"].items()}
     assert set(rows) == {"train", "eval", "calibration", "test"} and sum(rows.values()) == ROWS
     assert 0.6 < rows["train"] / ROWS < 0.8
-    config = json.load(open(os.path.join(run["dir"], "run_config.json")))
+    config = json.load(open(os.path.join(run["dir"], "run_config.json")))["config"]
     assert config["simulator"] is None and config["spec"]["input"]["format"] == "csv"
 
 

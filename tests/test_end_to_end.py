@@ -70,7 +70,7 @@ def test_report_covers_every_task_with_true_auc(run):
 
 
 def test_run_writes_its_resolved_config(run):
-    config = json.load(open(os.path.join(run["dir"], "run_config.json")))
+    config = json.load(open(os.path.join(run["dir"], "run_config.json")))["config"]
     assert config["simulator"]["train_rows"] == SMALL_WORLD_SETTINGS["train_rows"]
     assert config["hparams"]["epochs"] == FAST_TRAINING.epochs
     assert [task["name"] for task in config["spec"]["tasks"]] == list(packaged_spec().task_names)

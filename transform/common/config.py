@@ -54,6 +54,8 @@ class Config:
     """Base of every configuration dataclass: type checks on construction, then `validate()`."""
 
     def __post_init__(self):
+        for name, expected in field_types(type(self)).items():
+            object.__setattr__(self, name, _coerce(expected, getattr(self, name), name, nested=False))
         check_types(self)
         self.validate()
 
@@ -133,24 +135,28 @@ def _settings(cls: type) -> set[str]:
     return set(field_types(cls))
 
 
-def _coerce(expected: Any, value: Any, where: str) -> Any:
-    """Plain data shaped to `expected`: lists to tuples, ints to floats, mappings to nested configs."""
+def _coerce(expected: Any, value: Any, where: str, nested: bool = True) -> Any:
+    """Plain data shaped to `expected`: lists to tuples, numbers to the declared int or float (an
+    int field keeps a fractional value, for the type check to refuse) and, when `nested`,
+    mappings to nested configs (built with their location `where`)."""
     origin, args = typing.get_origin(expected), typing.get_args(expected)
     if value is None:
         return value
     if isinstance(expected, type) and issubclass(expected, Config):
-        return build(expected, value, where)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        return build(expected, value, where) if nested and isinstance(value, Mapping) else value
+    if expected in (int, float) and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return expected(value) if expected is float or isinstance(value, numbers.Integral) else value
     if origin in (typing.Union, types.UnionType):
-        return _coerce(next(arg for arg in args if arg is not type(None)), value, where) if len(args) == 2 else value
+        member = next(arg for arg in args if arg is not type(None))
+        return _coerce(member, value, where, nested) if len(args) == 2 else value
     if origin is tuple and isinstance(value, list):
         items = args[:1] * len(value) if args[-1:] == (Ellipsis,) else args
         if len(items) != len(value):
             return tuple(value)
-        return tuple(_coerce(item, element, f"{where}[{i}]") for i, (item, element) in enumerate(zip(items, value)))
+        return tuple(_coerce(item, element, f"{where}[{i}]", nested)
+                     for i, (item, element) in enumerate(zip(items, value)))
     if origin is dict and isinstance(value, Mapping):
-        return {key: _coerce(args[1], element, field_path(where, key)) for key, element in value.items()}
+        return {key: _coerce(args[1], element, field_path(where, key), nested) for key, element in value.items()}
     return value
 
 
