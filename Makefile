@@ -13,10 +13,13 @@ BENCH_ARGS ?=
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock setup.py
+# TFX (requirements-tfx.txt) runs the pipeline as code, pipeline/tfx_pipeline.py, and its test;
+# --no-deps because tfx's declared ranges conflict with the lock, which it leaves as it is.
+$(VENV)/.installed: requirements.lock requirements-tfx.txt setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -r requirements-tfx.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 

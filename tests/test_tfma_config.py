@@ -4,6 +4,7 @@ import os
 import pytest
 import tensorflow_model_analysis as tfma
 import tensorflow_transform as tft
+from tensorflow_model_analysis.proto import config_pb2
 
 from trainer.evaluation.tfma_config import eval_config
 from transform.spec import packaged_spec
@@ -37,6 +38,15 @@ def test_config_declares_every_task_and_slice():
     assert list(model_spec.preprocessing_function_names) == ["transform_features"]
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["pin_type"], ["user_state"]]
 
+
+
+def test_min_auc_bounds_each_tasks_auc_on_the_overall_slice_only():
+    metrics = {metric.class_name: metric for metric in eval_config(SPEC, min_auc=0.7).metrics_specs[0].metrics}
+    (bound,) = metrics.pop("AUC").per_slice_thresholds
+    assert list(bound.slicing_specs) == [config_pb2.SlicingSpec()]
+    assert bound.threshold.value_threshold.lower_bound.value == 0.7
+    assert not any(metric.per_slice_thresholds or metric.HasField("threshold") for metric in metrics.values())
+    assert not any(metric.per_slice_thresholds for metric in eval_config(SPEC).metrics_specs[0].metrics)
 
 def test_tfma_reads_back_auc_and_calibration_per_task(results, small_run):
     overall = _metrics(results)
