@@ -4,8 +4,8 @@ One output per task (the calibrated probability named after it). Labels and exam
 weights are read from the transformed features, produced inside the export by its
 `transform_features` signature: `<task>__label` is the 0/1 label after the spec's label
 mapping, and `<task>__in_segment` is the example weight: 1 on every row for most tasks, 0
-outside the segment of a segment-only task (video_watch counts on video pins only). Metrics per task: example count, AUC, calibration (mean prediction / mean
-label), a calibration plot; sliced overall and by each report segment. TFMA slices on the
+outside the segment of a segment-only task (video_watch counts on video pins only). Metrics
+per task: example count, AUC, calibration (mean prediction / mean label), a calibration plot; sliced overall and by each report segment. TFMA slices on the
 transformed feature, so a segment value appears as its vocabulary index (the vocabulary is
 the export's `assets/<feature>` file, one value per line, index = line number).
 
@@ -37,7 +37,8 @@ def eval_config(spec: Spec, signature_name: str = "serving_default",
         output_names=list(spec.task_names),
         example_weights=config_pb2.ExampleWeightOptions(weighted=True, unweighted=False),
     )
-    slicing_specs = [config_pb2.SlicingSpec()] + [config_pb2.SlicingSpec(feature_keys=[name]) for name in spec.report_segments]
+    slicing_specs = [config_pb2.SlicingSpec(),
+                     *(config_pb2.SlicingSpec(feature_keys=[name]) for name in spec.report_segments)]
     return config_pb2.EvalConfig(model_specs=[model_spec], metrics_specs=[metrics_spec], slicing_specs=slicing_specs)
 
 
