@@ -1,4 +1,4 @@
-"""The README's add-objective figures: adding video_watch under each architecture.
+"""The add-objective figures of docs/experiments.md: adding video_watch under each architecture.
 
     .venv/bin/python bench/add_objective.py [--work-dir runs/compare] [--candidate video_watch]
         [--seeds 3] [--simulator-train-rows 1000000] [--epochs 2] [--reuse-data]

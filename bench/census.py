@@ -60,7 +60,7 @@ def main() -> None:
         **run_record(load_start),
         "job_command": shlex.join(["feedrank", *command]),
         "rows": {split: stats["rows"] for split, stats in metadata["splits"].items()},
-        "hparams": read("run_config.json")["hparams"],
+        "hparams": read("run_config.json")["config"]["hparams"],
         "seconds": {**read("timings.json"), "total": round(total, 1)},
         "tasks": task_figures(read("report", "test", "report.json"), read("report", "report.json")),
     }

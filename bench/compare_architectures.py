@@ -1,4 +1,4 @@
-"""The README's architecture comparison, for simulator data and for census-income.
+"""The architecture comparison of docs/experiments.md, for simulator data and for census-income.
 
     .venv/bin/python bench/compare_architectures.py [--work-dir runs/compare] [--seeds 3]
         [--simulator-train-rows 1000000] [--simulator-epochs 2] [--census-epochs 3]

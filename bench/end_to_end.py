@@ -11,7 +11,7 @@ spec's 30-day engagement counters), then prints and writes bench/results/end_to_
 - wall seconds and peak resident memory (RSS) per stage (`pipeline/stage_metrics.py`: the
   process's peak is reset before each stage), and total seconds;
 - the SavedModel's size: bytes of the export's version directory (variables, assets, warmup);
-- the disk the run directory takes, and the virtual environment the bench runs in;
+- the disk the run directory takes;
 - per task, the eval AUC beside the true-probability AUC, their ratio, and the calibration
   ratio and ECE before and after calibration;
 - the calibration ratio after calibration of every task x pin_type cell with at least
@@ -29,18 +29,21 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 import time
 
 import numpy as np
 import tensorflow_transform as tft
-from record import run_record
 
 from pipeline.end_to_end import PEAK_MEMORY, run_end_to_end
 from trainer.config import RunConfig
 from trainer.evaluation.evaluate import collect_eval_columns
 from trainer.evaluation.feed_quality import (
-    ORACLE, RANDOM, calibrated_utility, feed_quality, read_group_keys, true_utility,
+    ORACLE,
+    RANDOM,
+    calibrated_utility,
+    feed_quality,
+    read_group_keys,
+    true_utility,
 )
 from trainer.evaluation.metrics import auc_ratio_interval
 from trainer.evaluation.report import EvalColumns, task_rows
@@ -54,6 +57,7 @@ from transform.spec import Spec, load_spec
 from transform.splits import EVAL_SPLIT, split_patterns
 
 from calibration import MIN_CELL_POSITIVES, summarize
+from record import run_record
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "end_to_end.json")
 CALIBRATED_UTILITY = "calibrated utility"
@@ -187,8 +191,7 @@ def main() -> None:
         "seconds": {**read_run_json(args.output, "timings.json"), "total": round(total, 1)},
         "peak_memory": read_run_json(args.output, PEAK_MEMORY),
         "saved_model": {"bytes": saved_model_bytes, "mb": round(saved_model_bytes / 2**20, 2)},
-        "disk_mb": {"run_dir": round(directory_bytes(args.output) / 2**20, 1),
-                    "virtual_environment": round(directory_bytes(sys.prefix) / 2**20, 1)},
+        "disk_mb": {"run_dir": round(directory_bytes(args.output) / 2**20, 1)},
         "tasks": quality(result["report"]),
         "calibration_by_pin_type": calibration_by_pin_type(result["report"]),
         "feed_quality": top_k_utility(spec, columns, groups, args.top_k),

@@ -87,6 +87,7 @@ MARKS = {  # why a figure may not hold for the checkout's code -> what the note 
 }
 E2E_RUN_DIR = "runs/bench"
 BENCHES = {  # running order -> arguments beyond the bench's defaults
+    "install_time": [],
     "cli_startup": [],
     "test_times": [],
     "transform_throughput": [],
@@ -379,8 +380,7 @@ def end_to_end_rows(result: BenchResult) -> list[Row]:
                                      f"epochs: {result.get('hparams', 'epochs')}"),
         result.figure("SavedModel size", lambda: result.get("saved_model", "mb"), "{:.1f} MB"),
         result.figure("disk, end-to-end run directory", lambda: result.get("disk_mb", "run_dir"), "{:,.0f} MB"),
-        result.figure("disk, virtual environment", lambda: result.get("disk_mb", "virtual_environment"),
-                      "{:,.0f} MB"),
+
         *result.each(("peak_memory",), "peak memory (RSS) of each end-to-end stage", memory),
         *result.each(("tasks",), "AUC / true-probability AUC per task", aucs),
         result.figure("calibration ratio range over task x pin_type (end-to-end eval split)",
@@ -424,6 +424,14 @@ def _widest_range(tasks: dict) -> list[float] | None:
     return [min(low for low, _ in ranges), max(high for _, high in ranges)] if ranges else None
 
 
+def install_rows(result: BenchResult) -> list[Row]:
+    return [
+        result.figure("first install (make install in a fresh clone)", lambda: result.get("seconds"), "{:,.0f} s"),
+        result.figure("disk, virtual environment after make install", lambda: result.get("virtual_environment_mb"),
+                      "{:,.0f} MB"),
+    ]
+
+
 def cli_rows(result: BenchResult) -> list[Row]:
     return [
         result.figure("feedrank --help, slowest command (median of runs)", lambda: result.get("slowest_median_s"),
@@ -445,6 +453,7 @@ def test_time_rows(result: BenchResult) -> list[Row]:
 
 
 TABLE_ROWS = {  # bench -> its rows of the table; the other benches are run and listed only
+    "install_time": install_rows,
     "cli_startup": cli_rows,
     "test_times": test_time_rows,
     "transform_throughput": transform_rows,

@@ -1,4 +1,4 @@
-"""The README's hyperparameter search figures: best trial against the default hyperparameters.
+"""The hyperparameter search figures of docs/experiments.md: best trial against the default hyperparameters.
 
     .venv/bin/python bench/tuning.py [--work-dir runs/tuning] [--max-trials 10] [--oracle bayesian]
         [--objective auc] [--train-rows 500000] [--search-space FILE] [--reuse-data]

@@ -1,4 +1,4 @@
-"""The README's video experiment: before and after a calibrated video_watch head, one run.
+"""The video experiment of docs/experiments.md: before and after a calibrated video_watch head, one run.
 
     .venv/bin/python bench/video_experiment.py [--work-dir runs/video_experiment]
 

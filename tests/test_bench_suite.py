@@ -104,7 +104,7 @@ def results_dir(tmp_path_factory, checkout):
         "command": "python bench/end_to_end.py --output runs/bench", "package_version": "0.1.0",
         "rows": {"train": 3000000}, "hparams": {"epochs": 3}, "seconds": {"transform": 160.0, "total": 420.0},
         "peak_memory": {"transform": {"peak_rss_mb": 2048.4}, "evaluate": {"seconds": 3.0}},
-        "saved_model": {"bytes": 3264363, "mb": 3.11}, "disk_mb": {"run_dir": 812.4, "virtual_environment": 4391.0},
+        "saved_model": {"bytes": 3264363, "mb": 3.11}, "disk_mb": {"run_dir": 812.4},
         "tasks": {"click": {"auc": 0.80, "true_auc": 0.82, "auc_fraction_of_true": 0.80 / 0.82},
                   "hide": {"auc": 0.70, "true_auc": 0.80, "auc_fraction_of_true": 0.70 / 0.80}},
         "calibration_by_pin_type": {"min_cell_positives": 500, "ratio_after_range": [0.96, 1.04]},
@@ -147,7 +147,6 @@ def test_rows_carry_values_goals_and_the_measuring_command(summary):
     assert row(summary, "serving p99 / bare model, 500 candidates")["met"] is False     # 1.6 > 1.5
     assert row(summary, "SavedModel size")["display"] == "3.1 MB"
     assert row(summary, "disk, end-to-end run directory")["display"] == "812 MB"
-    assert row(summary, "disk, virtual environment")["display"] == "4,391 MB"
     assert row(summary, "peak memory (RSS), end-to-end stage transform")["display"] == "2,048 MB"
 
 

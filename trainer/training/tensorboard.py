@@ -7,7 +7,7 @@ compiled metric once per epoch, so each task gets `epoch_<task>_loss` and `epoch
 sum(sigmoid(logit)) / sum(label) over the same eval batches, on the task's segment rows. The
 eval split is never downsampled, so this shows, epoch by epoch, how far the uncalibrated
 heads are from the observed rates (a 10:1 negative downsampling of the training split shows
-up as ratios of 2 to 9). After calibration, `log_calibrated_ratios` writes
+up as ratios well above 1). After calibration, `log_calibrated_ratios` writes
 `<task>_calibration_ratio_calibrated` (the exported probabilities on those batches) at the
 last epoch's step, beside the raw ratios it fixes.
 """
