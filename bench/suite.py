@@ -56,6 +56,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import logging
 import os
@@ -66,7 +67,7 @@ from typing import Callable
 
 from transform.common.files import write_json, write_text
 from transform.common.logs import configure_logging
-from transform.common.provenance import checkout_commit
+from transform.common.provenance import checkout_commit, code_differs
 
 from machine import machine_info
 
@@ -78,10 +79,11 @@ SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
 BLOCK_START, BLOCK_END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
 SCHEMA_VERSION = 2
 NOT_MEASURED = "not measured"
-NOT_HEAD, DIRTY, NO_COMMIT = "not HEAD", "dirty", "no commit"
+OTHER_CODE, DIRTY, NO_COMMIT = "other code", "dirty", "no commit"
 SHORT_COMMIT = 7  # characters of a commit the table shows
 MARKS = {  # why a figure may not hold for the checkout's code -> what the note under the table says
-    NOT_HEAD: "measured at another commit than the checkout's HEAD",
+    OTHER_CODE: "measured on a commit whose code differs from the checkout's HEAD (changes to bench/results/, "
+                "docs/ and Markdown files aside)",
     DIRTY: "measured with uncommitted code changes, or its JSON does not say whether there were any",
     NO_COMMIT: "its JSON records no commit (written before the benches recorded one, or by an installed package)",
 }
@@ -159,10 +161,11 @@ MISSHAPEN = (KeyError, TypeError, IndexError, ValueError, ZeroDivisionError)  # 
 class BenchResult:
     """One bench's JSON; `get` reads a field or raises Unmeasured naming the file and the field.
 
-    `measured_at` is where its figures were measured, held against the checkout's `head`.
+    `measured_at` is where its figures were measured; `same_code(commit)` tells whether that
+    commit's code is the checkout's.
     """
 
-    def __init__(self, name: str, results_dir: str, head: str | None):
+    def __init__(self, name: str, results_dir: str, same_code: Callable[[str], bool]):
         self.name, self.path = name, os.path.join(results_dir, f"{name}.json")
         self.problems: list[str] = []
         self.data, self.status, self.measured_at = None, "missing", None
@@ -172,7 +175,7 @@ class BenchResult:
         try:
             self.data = load_result(self.path)
             self.status = "measured"
-            self.measured_at = code_measured_on(self.data, head)
+            self.measured_at = code_measured_on(self.data, same_code)
         except ValueError as error:
             self.problems.append(str(error))
             self.status = "malformed"
@@ -244,16 +247,16 @@ def load_result(path: str) -> dict:
     return data
 
 
-def code_measured_on(data: dict, head: str | None) -> dict:
-    """{"commit", "dirty", "marks"} of a bench's JSON: the code it was measured on, and MARKS against `head`.
+def code_measured_on(data: dict, same_code: Callable[[str], bool]) -> dict:
+    """{"commit", "dirty", "marks"} of a bench's JSON: the code it was measured on, and its MARKS.
 
-    Only a figure measured at `head` on a clean tree goes unmarked; with no `head` (not a git
-    checkout) every figure is NOT_HEAD.
+    Only a figure measured on a clean tree whose commit holds the checkout's code goes unmarked;
+    outside a git checkout every figure is OTHER_CODE.
     """
     commit, dirty = data.get("commit"), data.get("dirty")
     if not isinstance(commit, str):
         return {"commit": None, "dirty": None, "marks": [NO_COMMIT]}
-    marks = ([] if commit == head else [NOT_HEAD]) + ([] if dirty is False else [DIRTY])
+    marks = ([] if same_code(commit) else [OTHER_CODE]) + ([] if dirty is False else [DIRTY])
     return {"commit": commit, "dirty": dirty, "marks": marks}
 
 
@@ -468,7 +471,12 @@ TABLE_ROWS = {  # bench -> its rows of the table; the other benches are run and 
 def collect(results_dir: str = RESULTS_DIR, suite_run: dict | None = None, repo: str = REPO) -> dict:
     """The summary (module docstring) of the JSON in `results_dir`, held against the HEAD of the checkout `repo`."""
     head, head_dirty = checkout_commit(repo)
-    results = {name: BenchResult(name, results_dir, head) for name in BENCHES}
+
+    @functools.lru_cache(maxsize=None)
+    def same_code(commit: str) -> bool:
+        return head is not None and (commit == head or not code_differs(repo, commit))
+
+    results = {name: BenchResult(name, results_dir, same_code) for name in BENCHES}
     rows = [row.as_dict() for name, make_rows in TABLE_ROWS.items() for row in make_rows(results[name])]
     return {
         "schema_version": SCHEMA_VERSION,

@@ -199,7 +199,7 @@ def test_each_figure_says_which_commit_measured_it(summary, checkout):
     expected = {
         "transform rows/s, 1M rows, in memory": {"commit": head, "dirty": False, "marks": []},
         "AUC / true-probability AUC over seeds, hide": {"commit": head, "dirty": False, "marks": []},
-        "training examples/s, input pipeline": {"commit": older, "dirty": False, "marks": ["not HEAD"]},
+        "training examples/s, input pipeline": {"commit": older, "dirty": False, "marks": ["other code"]},
         "serving p99, 500 candidates": {"commit": head, "dirty": True, "marks": ["dirty"]},
         "SavedModel size": {"commit": None, "dirty": None, "marks": ["no commit"]},
     }
@@ -213,7 +213,7 @@ def test_figures_not_measured_at_a_clean_head_are_listed(summary, checkout):
     listed = {entry["bench"]: entry for entry in summary["not_current"]}
     assert set(listed) == {"train_throughput", "serving_latency", "end_to_end"}
     training = listed["train_throughput"]
-    assert (training["commit"], training["dirty"], training["marks"]) == (checkout["older"], False, ["not HEAD"])
+    assert (training["commit"], training["dirty"], training["marks"]) == (checkout["older"], False, ["other code"])
     assert training["file"].endswith("train_throughput.json")
     assert training["figures"] == ["training examples/s, input pipeline", "training examples/s, tensors in memory",
                                    "training examples/s, pipeline / in memory"]   # the measured ones only
@@ -230,7 +230,7 @@ def test_table_marks_figures_and_explains_the_marks(suite, summary, checkout):
     assert table.startswith("| figure | value | goal | met? | measured at | measured by |\n")
     assert (f"| transform rows/s, 1M rows, in memory | 25,000 | >= 20000 | yes | `{head}` | "
             "`python bench/transform_throughput.py --sizes 100000 1000000` |") in table
-    assert (f"| training examples/s, input pipeline | 90,000 | - | - | `{older}` **not HEAD** | "
+    assert (f"| training examples/s, input pipeline | 90,000 | - | - | `{older}` **other code** | "
             "`python bench/train_throughput.py` |") in table
     assert (f"| serving p99, 500 candidates | 16.00 ms (bare model 10.00 ms) | <= 15 | no | `{head}` **dirty** | "
             "`python bench/serving_latency.py --run-dir runs/bench --requests 3000` |") in table
@@ -240,7 +240,7 @@ def test_table_marks_figures_and_explains_the_marks(suite, summary, checkout):
     note = table.split("\n\nMeasured at: ")[1].split("\n\nNot measured:")[0]
     assert f"the checkout's HEAD was `{head}` when this table was written" in note
     marks_explained = [line.split(":")[0] for line in note.splitlines()[1:]]
-    assert marks_explained == ["- **not HEAD**", "- **dirty**", "- **no commit**"]
+    assert marks_explained == ["- **other code**", "- **dirty**", "- **no commit**"]
 
 
 def test_a_new_commit_marks_every_figure_measured_before_it(suite, results_dir, checkout, tmp_path):
@@ -249,8 +249,8 @@ def test_a_new_commit_marks_every_figure_measured_before_it(suite, results_dir, 
     new_head = commit_file(clone, "VERSION = 3\n")
     summary = suite.collect(results_dir, repo=clone)
     assert summary["checkout"] == {"commit": new_head, "dirty": False}
-    assert row(summary, "transform rows/s, 1M rows, in memory")["measured_at"]["marks"] == ["not HEAD"]
-    assert row(summary, "serving p99, 500 candidates")["measured_at"]["marks"] == ["not HEAD", "dirty"]
+    assert row(summary, "transform rows/s, 1M rows, in memory")["measured_at"]["marks"] == ["other code"]
+    assert row(summary, "serving p99, 500 candidates")["measured_at"]["marks"] == ["other code", "dirty"]
     assert [entry["bench"] for entry in summary["not_current"]] == [
         "transform_throughput", "train_throughput", "serving_latency", "end_to_end", "seed_spread"]
 
@@ -258,7 +258,7 @@ def test_a_new_commit_marks_every_figure_measured_before_it(suite, results_dir, 
 def test_outside_a_git_checkout_no_figure_is_current(suite, results_dir, tmp_path):
     summary = suite.collect(results_dir, repo=str(tmp_path))
     assert summary["checkout"] == {"commit": None, "dirty": None}
-    assert row(summary, "transform rows/s, 1M rows, in memory")["measured_at"]["marks"] == ["not HEAD"]
+    assert row(summary, "transform rows/s, 1M rows, in memory")["measured_at"]["marks"] == ["other code"]
     assert "written outside a git checkout, so no figure could be shown as current" in suite.markdown(summary)
 
 
@@ -304,3 +304,16 @@ def test_a_bench_records_its_command_as_run_from_the_repository_root(load_bench,
     assert set(entry["machine"]) == {"cpus", "platform", "load_average_start", "load_average_end", "busy"}
     finished = datetime.datetime.fromisoformat(entry["finished_at"])
     assert abs((datetime.datetime.now(datetime.timezone.utc) - finished).total_seconds()) < 60
+
+
+def test_a_commit_of_docs_and_results_only_keeps_the_figures_current(suite, results_dir, checkout, tmp_path):
+    clone = tmp_path / "docs_only"
+    git(tmp_path, "clone", "--quiet", checkout["repo"], str(clone))
+    (clone / "docs").mkdir()
+    (clone / "docs" / "benchmarks.md").write_text("figures\n")
+    (clone / "README.md").write_text("a guide\n")
+    git(clone, "add", "docs", "README.md")
+    git(clone, "commit", "--quiet", "-m", "docs only")
+    summary = suite.collect(results_dir, repo=str(clone))
+    assert row(summary, "transform rows/s, 1M rows, in memory")["measured_at"]["marks"] == []
+    assert row(summary, "training examples/s, input pipeline")["measured_at"]["marks"] == ["other code"]

@@ -44,6 +44,17 @@ def checkout_commit(root: str) -> tuple[str | None, bool | None]:
     return commit, bool(changes)
 
 
+def code_differs(root: str, commit: str) -> bool:
+    """Whether the code at `commit` differs from the HEAD of the checkout at `root` (NOT_CODE paths
+    aside); True as well when the checkout does not know `commit`."""
+    try:
+        result = subprocess.run(["git", "-C", root, "diff", "--quiet", commit, "HEAD", "--", ".", *NOT_CODE],
+                                capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    return result.returncode != 0
+
+
 def provenance() -> dict:
     """{"package_version", "commit", "dirty"}: what every output records about the code that made it."""
     commit, dirty = source_commit()
