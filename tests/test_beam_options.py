@@ -2,9 +2,14 @@
 
 The DirectRunner in multi_processing mode runs the pipeline in two worker processes, which
 unpickle every DoFn and import the package themselves; their transform must equal the
-in-memory one. Mean and variance are float32 sums combined in another order across workers,
+in-memory one. The command runs as users run it, in its own process: what the test process
+imported (tfx, whose TFDV registers a Beam coder the workers cannot load) does not leak into it. Mean and variance are float32 sums combined in another order across workers,
 so z-scored numerics agree to their rounding (1e-5); vocabularies and indices agree exactly.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,6 +26,7 @@ from transform.splits import REQUIRED_SPLITS, split_patterns, transformed_patter
 pytestmark = pytest.mark.e2e  # runs the real pipeline: `make test` runs it, `make test-fast` does not
 
 MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+FEEDRANK = os.path.join(os.path.dirname(sys.executable), "feedrank")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +36,8 @@ def runs(tmp_path_factory):
     simulate(SimulatorConfig(seed=5, n_users=300, n_pins=800, n_creators=100, train_rows=4_000, eval_rows=800,
                              calibration_rows=800, rows_per_shard=1_000), data_dir)
     in_memory = run_transform(packaged_spec(), split_patterns(data_dir), str(root / "in_memory"))
-    cli.main(["transform", "--data", data_dir, "--output", str(root / "multi"), *MULTI_PROCESSING])
+    subprocess.run([FEEDRANK, "transform", "--data", data_dir, "--output", str(root / "multi"), *MULTI_PROCESSING],
+                   check=True)
     return {"data": data_dir, "in_memory": in_memory, "multi": str(root / "multi")}
 
 

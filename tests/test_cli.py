@@ -75,3 +75,11 @@ def test_a_bad_flag_or_config_exits_2_naming_it(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["config", "--config", str(tmp_path / "run.yaml")])
     assert "run.yaml: hparams.dropout: expected a number, got 'high'" in capsys.readouterr().err
+
+
+def test_running_a_command_imports_neither_tfx_nor_tfdv():
+    """TFDV, which tfx imports, registers a Beam coder that Beam's worker processes cannot load."""
+    code = ("import sys; from pipeline import commands; "
+            "print(sorted(name for name in ('tfx', 'tensorflow_data_validation') if name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

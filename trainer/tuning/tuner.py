@@ -43,10 +43,11 @@ from transform.common.files import write_json
 from transform.spec import Spec, spec_from_config
 from transform.splits import CALIBRATION_SPLIT, transformed_pattern
 
-try:
-    from tfx.components.tuner.component import TunerFnResult
-except ImportError:
-    TunerFnResult = collections.namedtuple("TunerFnResult", ["tuner", "fit_kwargs"])
+# What TFX's Tuner executor reads from tuner_fn's result: `.tuner` and `.fit_kwargs`. The
+# package never imports tfx for it: importing tfx imports TFDV, which registers a Beam coder
+# for Arrow record batches that Beam's worker processes (multi_processing, Dataflow) then fail
+# to import, breaking every tf.Transform pipeline run in the same process afterwards.
+TunerFnResult = collections.namedtuple("TunerFnResult", ["tuner", "fit_kwargs"])
 
 SEARCH_CONFIG = "search.json"
 
